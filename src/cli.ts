@@ -1,0 +1,39 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { isLabError, ExitCode } from './errors.js';
+import { register as init } from './cli/init.js';
+import { register as check } from './cli/check.js';
+import { register as serve } from './cli/serve.js';
+import { register as kickstart } from './cli/kickstart.js';
+import { register as pxe } from './cli/pxe.js';
+import { register as hosts } from './cli/hosts.js';
+
+const program = new Command('lab')
+  .description('a local VM lab manager: build hosts from kickstart, serve them, track them, deploy to them')
+  .option('--lab <dir>', 'the lab folder (holds environments.ts)', '.')
+  .showHelpAfterError('(run with --help for usage)')
+  .exitOverride();
+
+for (const register of [init, check, serve, kickstart, pxe, hosts]) register(program);
+
+/** The one place errors become exit codes. */
+async function main(argv: string[]): Promise<number> {
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander printed its own one-line message already
+      return e.exitCode === 0 ? 0 : ExitCode.usage;
+    }
+    if (isLabError(e)) {
+      process.stderr.write(`lab: ${e.message}${e.hint ? `; ${e.hint}` : ''}\n`);
+      return e.exitCode;
+    }
+    // Not a user error: a bug in lab. Keep everything for the report.
+    process.stderr.write(`lab: internal error (please report):\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    return 70;
+  }
+}
+
+process.exitCode = await main(process.argv);

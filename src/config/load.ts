@@ -1,0 +1,175 @@
+import { existsSync, accessSync, constants } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createJiti } from 'jiti';
+import { labSchema, type LabConfig, type ImageConfig, type GroupConfig } from './schema.js';
+import { parseCidr, inCidr } from './address.js';
+import { UsageError, messageOf } from '../errors.js';
+import { labPaths, shown, type LabPaths } from '../project/paths.js';
+
+/** A host as environments.ts declares it: one per slot of a group, named <env>-<role>-<n>. */
+export interface DeclaredHost {
+  name: string;
+  env: string;
+  role: string;
+  image: string;
+  service?: string;
+  version?: string;
+  /** 1-based position within its group. */
+  index: number;
+}
+
+export interface Lab {
+  paths: LabPaths;
+  config: LabConfig;
+  /** Every host the environments can run (count, or max of a min/max group). */
+  hosts: DeclaredHost[];
+}
+
+export interface LoadOptions {
+  /** Check that the ISO of these images exists (true: all images). */
+  requireIsos?: boolean | string[];
+}
+
+/** The size of a group when all of it runs. */
+export function groupSize(g: GroupConfig): number {
+  return g.count ?? g.max ?? 0;
+}
+
+export function hostName(env: string, role: string, index: number): string {
+  return `${env}-${role}-${index}`;
+}
+
+function fieldPath(parts: ReadonlyArray<PropertyKey>): string {
+  let out = '';
+  for (const p of parts) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
+  return out || '(top level)';
+}
+
+// The package's own entry, so a lab folder anywhere can `import { defineLab } from 'lab'`.
+const selfEntry = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'index.js');
+
+async function importConfig(file: string, where: string): Promise<unknown> {
+  const jiti = createJiti(import.meta.url, {
+    alias: { lab: selfEntry },
+    moduleCache: false,
+    fsCache: false,
+    interopDefault: true,
+  });
+  try {
+    const mod = await jiti.import<unknown>(file, { default: true });
+    return mod;
+  } catch (e) {
+    const first = messageOf(e).split('\n').find((l) => l.trim()) ?? 'unknown error';
+    throw new UsageError(`${where}: cannot be loaded: ${first}`);
+  }
+}
+
+export async function loadLab(dir: string, opts: LoadOptions = {}): Promise<Lab> {
+  const paths = labPaths(dir);
+  if (!existsSync(paths.config)) {
+    throw new UsageError(
+      `${paths.config}: no such file: ${paths.dir} is not a lab folder`,
+      `create one with \`lab init ${dir}\`, or point at one with --lab DIR`,
+    );
+  }
+  const where = shown(paths, paths.config);
+  const raw = await importConfig(paths.config, where);
+  if (raw === undefined || raw === null || typeof raw !== 'object') {
+    throw new UsageError(`${where}: expected \`export default defineLab({...})\``);
+  }
+  const parsed = labSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issues = parsed.error.issues;
+    const first = issues[0]!;
+    const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+    throw new UsageError(`${where}: ${fieldPath(first.path)}: ${first.message}${more}`);
+  }
+  const config = parsed.data;
+  const fail = (field: string, msg: string): never => {
+    throw new UsageError(`${where}: ${field}: ${msg}`);
+  };
+
+  const cidr = parseCidr(config.network.cidr);
+  if (!inCidr(config.network.gateway, cidr)) {
+    fail('network.gateway', `${config.network.gateway} is not a host address of ${config.network.cidr}`);
+  }
+
+  const wantIso = (name: string) =>
+    opts.requireIsos === true || (Array.isArray(opts.requireIsos) && opts.requireIsos.includes(name));
+  for (const [name, image] of Object.entries(config.images)) {
+    checkImage(paths, name, image, wantIso(name), fail);
+  }
+
+  const hosts: DeclaredHost[] = [];
+  for (const [env, environment] of Object.entries(config.environments)) {
+    const roles = new Set<string>();
+    environment.groups.forEach((g, i) => {
+      const at = `environments.${env}.groups[${i}]`;
+      if (roles.has(g.role)) fail(`${at}.role`, `role "${g.role}" appears twice in environment ${env}`);
+      roles.add(g.role);
+      if (!(g.image in config.images)) {
+        fail(`${at}.image`, `no image "${g.image}"; images are: ${Object.keys(config.images).join(', ') || 'none'}`);
+      }
+      const hasRange = g.min !== undefined || g.max !== undefined;
+      if (g.count !== undefined && hasRange) fail(at, 'expected either count or min and max, not both');
+      if (g.count === undefined && !hasRange) fail(at, 'expected count, or min and max');
+      if (hasRange && (g.min === undefined || g.max === undefined)) fail(at, 'expected both min and max');
+      if (hasRange && g.min! > g.max!) fail(`${at}.min`, `min ${g.min} is above max ${g.max}`);
+      if (g.version !== undefined && g.service === undefined) fail(`${at}.version`, 'a version needs a service');
+      if (g.service !== undefined && !existsSync(path.join(paths.services, g.service))) {
+        fail(`${at}.service`, `no service "${g.service}": expected a folder ${shown(paths, path.join(paths.services, g.service))}`);
+      }
+      for (let n = 1; n <= groupSize(g); n++) {
+        const name = hostName(env, g.role, n);
+        if (name.length > 63) fail(`${at}.role`, `host name ${name} is longer than 63 characters`);
+        hosts.push({ name, env, role: g.role, image: g.image, service: g.service, version: g.version, index: n });
+      }
+    });
+  }
+  const seen = new Set<string>();
+  for (const h of hosts) {
+    // env "a-b" role "c" and env "a" role "b-c" would both make a-b-c-1.
+    if (seen.has(h.name)) fail(`environments.${h.env}`, `host name ${h.name} is declared twice; rename an environment or role`);
+    seen.add(h.name);
+  }
+  const capacity = cidr.last - cidr.first; // the gateway takes one
+  if (config.network.mode === 'bridge' && hosts.length > capacity) {
+    fail('network.cidr', `${config.network.cidr} has room for ${capacity} hosts but the environments declare ${hosts.length}`);
+  }
+  return { paths, config, hosts };
+}
+
+function checkImage(
+  paths: LabPaths,
+  name: string,
+  image: ImageConfig,
+  wantIso: boolean,
+  fail: (field: string, msg: string) => never,
+): void {
+  const at = `images.${name}`;
+  const ks = path.resolve(paths.dir, image.kickstart);
+  if (!existsSync(ks)) fail(`${at}.kickstart`, `${image.kickstart} does not exist`);
+  if (image.distro === 'centos' && image.iso === undefined) {
+    fail(`${at}.iso`, 'a centos image needs the path of its installer ISO');
+  }
+  if (wantIso && image.iso !== undefined) {
+    const iso = path.resolve(paths.dir, image.iso);
+    try {
+      accessSync(iso, constants.R_OK);
+    } catch {
+      fail(`${at}.iso`, `${image.iso} does not exist or cannot be read; put the installer image there`);
+    }
+  }
+}
+
+/** The declared host of that name, or a usage error listing what exists. */
+export function declaredHost(lab: Lab, name: string): DeclaredHost {
+  const h = lab.hosts.find((x) => x.name === name);
+  if (!h) {
+    const names = lab.hosts.map((x) => x.name);
+    const list = names.length > 12 ? `${names.slice(0, 12).join(', ')}, ...` : names.join(', ');
+    throw new UsageError(`no host "${name}" in ${shown(lab.paths, lab.paths.config)}; declared hosts: ${list || 'none'}`);
+  }
+  return h;
+}

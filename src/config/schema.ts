@@ -1,0 +1,72 @@
+import { z } from 'zod';
+
+/**
+ * The one description of environments.ts. The user's types (LabConfigInput,
+ * given by defineLab) and the parsed types everything else uses (LabConfig)
+ * both come from here.
+ */
+
+const NAME = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$/;
+const name = z
+  .string()
+  .regex(NAME, { error: 'expected a lower-case name (letters, digits, dashes; starts with a letter; at most 32 characters)' });
+
+const networkSchema = z.strictObject({
+  /** A label for the network: the bridge and namespace names derive from it. */
+  name: name.default('labnet'),
+  /**
+   * bridge: guests get real addresses on a bridge and the server listens on
+   * the gateway address. user: QEMU user networking / VirtualBox NAT; guests
+   * reach the server at 10.0.2.2 and the server listens on loopback.
+   */
+  mode: z.enum(['bridge', 'user']).default('bridge'),
+  cidr: z.cidrv4({ error: 'expected an IPv4 network such as 10.77.0.0/24' }),
+  gateway: z.ipv4({ error: 'expected an IPv4 address such as 10.77.0.1' }),
+  serverPort: z.number().int().min(1).max(65535).default(8077),
+});
+
+const imageSchema = z.strictObject({
+  distro: z.enum(['centos', 'mini']),
+  /** Path of the installer ISO, relative to the lab folder. The mini distro needs none. */
+  iso: z.string().min(1).optional(),
+  /** Path of the kickstart template (nunjucks), relative to the lab folder. */
+  kickstart: z.string().min(1),
+  cpus: z.number().int().min(1).max(64).default(1),
+  /** MiB */
+  memory: z.number().int().min(64).max(1048576),
+  /** MiB */
+  disk: z.number().int().min(16).max(16777216),
+});
+
+const groupSchema = z.strictObject({
+  role: name,
+  image: name,
+  /** A fixed number of hosts. Use either count or min and max. */
+  count: z.number().int().min(0).max(250).optional(),
+  min: z.number().int().min(0).max(250).optional(),
+  max: z.number().int().min(1).max(250).optional(),
+  /** The service this group runs: a folder under services/. */
+  service: name.optional(),
+  version: z.string().min(1).optional(),
+});
+
+const environmentSchema = z.strictObject({
+  groups: z.array(groupSchema).min(1, { error: 'expected at least one group' }),
+});
+
+export const labSchema = z.strictObject({
+  name: name.default('lab'),
+  provider: z.enum(['qemu', 'virtualbox']).default('qemu'),
+  network: networkSchema,
+  images: z.record(name, imageSchema),
+  environments: z.record(name, environmentSchema),
+});
+
+export type LabConfigInput = z.input<typeof labSchema>;
+export type LabConfig = z.output<typeof labSchema>;
+export type NetworkConfig = LabConfig['network'];
+export type ImageConfig = LabConfig['images'][string];
+export type GroupConfig = LabConfig['environments'][string]['groups'][number];
+export type EnvironmentConfig = LabConfig['environments'][string];
+export type Distro = ImageConfig['distro'];
+export type ProviderName = LabConfig['provider'];

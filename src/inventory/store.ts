@@ -1,0 +1,133 @@
+import { mkdirSync, existsSync } from 'node:fs';
+import { appendFile } from 'node:fs/promises';
+import { Low } from 'lowdb';
+import { JSONFile } from 'lowdb/node';
+import lockfile from 'proper-lockfile';
+import { LabError, messageOf } from '../errors.js';
+import type { LabPaths } from '../project/paths.js';
+import { emptyInventory, type InventoryData } from './types.js';
+
+/** Lines for inventory/booted.log, appended once the change that made them is on disk. */
+export type LogSink = (line: string) => void;
+export type Mutation<T> = (data: InventoryData, log: LogSink) => T;
+
+interface Pending {
+  fn: Mutation<unknown>;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * The inventory database. Several processes (the server, CLI commands, the
+ * monitor) write it, so every change is a read-modify-write under a lock file
+ * (proper-lockfile: a mkdir lock with staleness detection, safe across
+ * processes), and lowdb's writer replaces the file atomically (temp file and
+ * rename), so a killed writer leaves the previous version.
+ *
+ * Changes queued while a write is under way are applied together in the next
+ * one (group commit): a boot storm costs one write per batch, not per host.
+ */
+export class Inventory {
+  private readonly db: Low<InventoryData>;
+  private queue: Pending[] = [];
+  private draining = false;
+
+  constructor(private readonly paths: LabPaths) {
+    this.db = new Low<InventoryData>(new JSONFile<InventoryData>(paths.db), emptyInventory());
+  }
+
+  /** A snapshot of the database as it is on disk now. */
+  async read(): Promise<InventoryData> {
+    if (!existsSync(this.paths.db)) return emptyInventory();
+    await this.load();
+    return this.db.data;
+  }
+
+  /**
+   * Apply fn to the current data and write the result. fn runs under the lock
+   * and may run twice when a change in its batch throws (the batch is replayed
+   * without it), so it must only change `data` and return a value.
+   */
+  update<T>(fn: Mutation<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ fn, resolve: resolve as (v: unknown) => void, reject });
+      if (!this.draining) void this.drain();
+    });
+  }
+
+  private async load(): Promise<void> {
+    try {
+      await this.db.read();
+    } catch (e) {
+      throw new LabError(`${this.paths.db}: cannot be read: ${messageOf(e)}; it was left as it is`);
+    }
+    const d = this.db.data as Partial<InventoryData> | null;
+    this.db.data = { ...emptyInventory(), ...(d ?? {}) } as InventoryData;
+  }
+
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue.splice(0);
+        try {
+          await this.commit(batch);
+        } catch (e) {
+          for (const p of batch) p.reject(e);
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async commit(batch: Pending[]): Promise<void> {
+    mkdirSync(this.paths.inventory, { recursive: true });
+    let release: () => Promise<void>;
+    try {
+      release = await lockfile.lock(this.paths.db, {
+        realpath: false,
+        stale: 10_000,
+        retries: { retries: 400, factor: 1.2, minTimeout: 5, maxTimeout: 50 },
+        onCompromised: (err) => process.emitWarning(`inventory lock lost: ${err.message}`),
+      });
+    } catch (e) {
+      throw new LabError(`${this.paths.db}: could not take the inventory lock: ${messageOf(e)}`);
+    }
+    try {
+      await this.load();
+      const before = JSON.stringify(this.db.data);
+      let ok = batch;
+      let outcome = this.apply(ok);
+      while (outcome.failed.length > 0) {
+        for (const f of outcome.failed) f.p.reject(f.error);
+        ok = ok.filter((p) => !outcome.failed.some((f) => f.p === p));
+        this.db.data = JSON.parse(before) as InventoryData;
+        outcome = this.apply(ok);
+      }
+      if (ok.length === 0) return;
+      await this.db.write();
+      if (outcome.lines.length > 0) await appendFile(this.paths.bootLog, outcome.lines.join(''), { mode: 0o644 });
+      ok.forEach((p, i) => p.resolve(outcome.results[i]));
+    } finally {
+      await release().catch(() => undefined);
+    }
+  }
+
+  private apply(batch: Pending[]) {
+    const results: unknown[] = [];
+    const lines: string[] = [];
+    const failed: { p: Pending; error: unknown }[] = [];
+    for (const p of batch) {
+      const mine: string[] = [];
+      try {
+        results.push(p.fn(this.db.data, (line) => mine.push(line.endsWith('\n') ? line : `${line}\n`)));
+        lines.push(...mine);
+      } catch (error) {
+        failed.push({ p, error });
+        break; // the data may be half-changed: replay without it
+      }
+    }
+    return { results, lines, failed };
+  }
+}

@@ -1,0 +1,73 @@
+/** The inventory's data, as stored in inventory/db.json. */
+
+/**
+ * installing: fetched its kickstart, no callback yet.
+ * up: called back, or answered the last probe: a current host.
+ * down: did not answer the last probe.
+ * stalled: installing for longer than its deadline.
+ */
+export type HostState = 'installing' | 'up' | 'down' | 'stalled';
+
+export interface Reach {
+  /** Where lab reaches the host from this machine when that differs from its own address (a forwarded port). */
+  address: string;
+  port: number;
+}
+
+export interface HostRecord {
+  name: string;
+  /** Absent for a host that called back with the lab's token but is not declared in environments.ts. */
+  env?: string;
+  role?: string;
+  image?: string;
+  mac?: string;
+  ip?: string;
+  /** The host's SSH public host key ("ssh-ed25519 AAAA..."), as sent at its callback. */
+  hostKey?: string;
+  state: HostState;
+  /** ISO times. */
+  firstSeen: string;
+  lastSeen: string;
+  lastCallback?: string;
+  installStarted?: string;
+  lastProbe?: string;
+  bootCount: number;
+  reach?: Reach;
+  /** The service version last deployed to it. */
+  serviceVersion?: string;
+}
+
+export interface Lease {
+  ip?: string;
+  mac: string;
+}
+
+export interface BootEvent {
+  time: string;
+  kind: 'kickstart' | 'callback';
+  host: string;
+  ip?: string;
+  mac?: string;
+}
+
+export interface ImageRecord {
+  name: string;
+  state: string;
+  updated: string;
+  [key: string]: unknown;
+}
+
+export interface InventoryData {
+  version: 1;
+  hosts: Record<string, HostRecord>;
+  leases: Record<string, Lease>;
+  images: Record<string, ImageRecord>;
+  events: BootEvent[];
+}
+
+export function emptyInventory(): InventoryData {
+  return { version: 1, hosts: {}, leases: {}, images: {}, events: [] };
+}
+
+/** The newest boot events kept in the database; booted.log keeps them all. */
+export const MAX_EVENTS = 5000;

@@ -1,0 +1,49 @@
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { declaredHost, type Lab, type DeclaredHost } from '../config/load.js';
+import type { Inventory } from '../inventory/store.js';
+import type { Lease } from '../inventory/types.js';
+import { leaseFor } from '../inventory/leases.js';
+import { ensureSecrets } from '../project/secrets.js';
+import { guestServerUrl } from '../server/url.js';
+import { hostContext, type Serving } from './context.js';
+import { renderTemplate } from './render.js';
+
+/** What templates point guests at when no server is running: the configured port. */
+export function offlineServing(lab: Lab): Serving {
+  const s = ensureSecrets(lab.paths, lab.config.name);
+  return { serverUrl: guestServerUrl(lab), token: s.token, publicKey: s.publicKey };
+}
+
+/** Leases for these hosts, allocating the missing ones in one inventory write. */
+export async function leasesFor(lab: Lab, inventory: Inventory, hosts: DeclaredHost[]): Promise<Map<string, Lease>> {
+  return inventory.update((data) => new Map(hosts.map((h) => [h.name, leaseFor(data, lab, h.name)])));
+}
+
+export function renderKickstartWith(lab: Lab, host: DeclaredHost, lease: Lease, serving: Serving): string {
+  const image = lab.config.images[host.image]!;
+  return renderTemplate(lab, image.kickstart, hostContext(lab, host, lease, serving));
+}
+
+/** The kickstart a declared host gets from GET /ks/<host>. */
+export async function renderKickstart(lab: Lab, inventory: Inventory, name: string, serving: Serving): Promise<string> {
+  const host = declaredHost(lab, name);
+  const leases = await leasesFor(lab, inventory, [host]);
+  return renderKickstartWith(lab, host, leases.get(host.name)!, serving);
+}
+
+/** One <host>.cfg per declared host in outDir; returns the files written. */
+export async function writeKickstarts(lab: Lab, inventory: Inventory, serving: Serving, outDir: string): Promise<string[]> {
+  const leases = await leasesFor(lab, inventory, lab.hosts);
+  // Render all first: a template error writes nothing.
+  const files = lab.hosts.map((h) => ({
+    file: path.join(outDir, `${h.name}.cfg`),
+    text: renderKickstartWith(lab, h, leases.get(h.name)!, serving),
+  }));
+  await mkdir(outDir, { recursive: true });
+  for (const f of files) {
+    await writeFile(f.file, f.text, { mode: 0o600 });
+    await chmod(f.file, 0o600); // an older file keeps its mode on overwrite
+  }
+  return files.map((f) => f.file);
+}

@@ -1,0 +1,38 @@
+import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { UsageError } from '../errors.js';
+import { labPaths } from './paths.js';
+
+/** The package's own top level: its environments.ts, kickstart/, pxe/ and services/ are the scaffold. */
+const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+const SCAFFOLD = ['environments.ts', 'kickstart', 'pxe', 'services', 'iso/README.md'];
+
+const GITIGNORE = `# lab's runtime state: database, boot log, SSH key, callback token, VM disks
+inventory/
+# installer images: large, and licensed separately
+iso/*
+!iso/README.md
+`;
+
+/** Scaffold a lab folder, like \`vagrant init\`; refuses to overwrite one unless force. */
+export function initLab(dir: string, force = false): string[] {
+  const paths = labPaths(dir);
+  if (existsSync(paths.config) && !force) {
+    throw new UsageError(`${paths.config} already exists: ${paths.dir} is a lab folder already`, 'pass --force to overwrite its scaffold files');
+  }
+  mkdirSync(paths.dir, { recursive: true });
+  const written: string[] = [];
+  for (const item of SCAFFOLD) {
+    const from = path.join(packageRoot, item);
+    const to = path.join(paths.dir, item);
+    mkdirSync(path.dirname(to), { recursive: true });
+    cpSync(from, to, { recursive: true, force: true });
+    written.push(item);
+  }
+  writeFileSync(path.join(paths.dir, '.gitignore'), GITIGNORE);
+  mkdirSync(paths.inventory, { recursive: true });
+  written.push('.gitignore', 'inventory/');
+  return written;
+}

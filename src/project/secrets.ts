@@ -1,0 +1,66 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync, linkSync, unlinkSync, chmodSync, statSync } from 'node:fs';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import ssh2 from 'ssh2';
+import type { LabPaths } from './paths.js';
+import { LabError, messageOf } from '../errors.js';
+
+/**
+ * Per-lab secrets, made on first use and kept in inventory/ (git-ignored),
+ * mode 0600: the SSH key pair hosts trust for root, and the token every boot
+ * callback must carry.
+ */
+export interface Secrets {
+  privateKeyPath: string;
+  privateKey: string;
+  /** One line, "ssh-ed25519 AAAA... lab@<name>", for authorized_keys and kickstart sshkey. */
+  publicKey: string;
+  token: string;
+}
+
+/** Create file with content unless it exists; safe when two processes race (link is atomic). */
+function createOnce(file: string, content: string, mode: number): void {
+  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+  writeFileSync(tmp, content, { mode });
+  try {
+    linkSync(tmp, file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+  } finally {
+    unlinkSync(tmp);
+  }
+}
+
+function readPrivate(file: string): string {
+  // A secret someone made readable by others is put back to 0600.
+  if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600);
+  return readFileSync(file, 'utf8');
+}
+
+export function ensureSecrets(paths: LabPaths, labName: string): Secrets {
+  try {
+    mkdirSync(paths.inventory, { recursive: true });
+    const comment = `lab@${labName}`;
+    if (!existsSync(paths.sshKey)) createOnce(paths.sshKey, ssh2.utils.generateKeyPairSync('ed25519', { comment }).private, 0o600);
+    if (!existsSync(paths.token)) createOnce(paths.token, `${randomBytes(24).toString('base64url')}\n`, 0o600);
+    const privateKey = readPrivate(paths.sshKey);
+    const parsed = ssh2.utils.parseKey(privateKey);
+    if (parsed instanceof Error) throw new LabError(`${paths.sshKey}: not a usable private key: ${parsed.message}`);
+    const key = Array.isArray(parsed) ? parsed[0]! : parsed;
+    const publicKey = `${key.type} ${key.getPublicSSH().toString('base64')} ${comment}`;
+    if (!existsSync(paths.sshPublicKey)) createOnce(paths.sshPublicKey, `${publicKey}\n`, 0o644);
+    const token = readPrivate(paths.token).trim();
+    if (!/^[A-Za-z0-9_-]{16,}$/.test(token)) throw new LabError(`${paths.token}: not a valid callback token; delete it to make a new one`);
+    return { privateKeyPath: paths.sshKey, privateKey, publicKey, token };
+  } catch (e) {
+    if (e instanceof LabError) throw e;
+    throw new LabError(`cannot create the lab's secrets in ${paths.inventory}: ${messageOf(e)}`);
+  }
+}
+
+/** Constant-time comparison, so the token cannot be guessed byte by byte from reply times. */
+export function tokenMatches(expected: string, given: string | undefined): boolean {
+  if (!given) return false;
+  const a = Buffer.from(expected);
+  const b = Buffer.from(given);
+  return a.length === b.length && timingSafeEqual(a, b);
+}

@@ -1,0 +1,117 @@
+import { writeFileSync, rmSync, readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createServer, type Server } from 'node:http';
+import { watch, type FSWatcher } from 'chokidar';
+import { loadLab, type Lab } from '../config/load.js';
+import { Inventory } from '../inventory/store.js';
+import { ensureSecrets } from '../project/secrets.js';
+import { EnvironmentError, messageOf } from '../errors.js';
+import { createApp } from './app.js';
+import { guestServerUrl, defaultBindAddress } from './url.js';
+
+export interface ServeOptions {
+  bind?: string;
+  port?: number;
+  /** The base URL guests use, when neither the gateway nor 10.0.2.2 is right (NAT, a proxy). */
+  publicUrl?: string;
+  log?: (line: string) => void;
+}
+
+export interface RunningServer {
+  /** Where this machine reaches the server. */
+  url: string;
+  /** Where guests reach it: what kickstarts point at. */
+  guestUrl: string;
+  close(): Promise<void>;
+}
+
+/** What inventory/server.json says about a running server, so other commands find it. */
+export interface ServerState {
+  pid: number;
+  url: string;
+  guestUrl: string;
+  startedAt: string;
+}
+
+export function runningServer(lab: Lab): ServerState | undefined {
+  try {
+    const s = JSON.parse(readFileSync(lab.paths.serverState, 'utf8')) as ServerState;
+    process.kill(s.pid, 0);
+    return s;
+  } catch {
+    return undefined;
+  }
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+export async function startServer(initial: Lab, opts: ServeOptions = {}): Promise<RunningServer> {
+  const log = opts.log ?? (() => undefined);
+  let lab = initial;
+  const secrets = ensureSecrets(lab.paths, lab.config.name);
+  const inventory = new Inventory(lab.paths);
+  const bind = opts.bind ?? defaultBindAddress(lab);
+  const port = opts.port ?? lab.config.network.serverPort;
+  const serving = { serverUrl: '', token: secrets.token, publicKey: secrets.publicKey };
+  const app = createApp({ lab: () => lab, inventory, serving, log });
+  const server = createServer(app);
+  try {
+    await listen(server, port, bind);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRNOTAVAIL') {
+      throw new EnvironmentError(
+        `cannot listen on ${bind}:${port}: no interface of this machine has the address ${bind}`,
+        `bring up the lab network first, or listen elsewhere with --bind 127.0.0.1`,
+      );
+    }
+    if (code === 'EADDRINUSE') {
+      throw new EnvironmentError(`cannot listen on ${bind}:${port}: the port is in use`, 'stop what uses it, or pick another with --port');
+    }
+    throw new EnvironmentError(`cannot listen on ${bind}:${port}: ${messageOf(e)}`);
+  }
+  const actual = (server.address() as AddressInfo).port;
+  const hostPart = bind.includes(':') ? `[${bind}]` : bind;
+  const url = `http://${hostPart === '0.0.0.0' ? '127.0.0.1' : hostPart}:${actual}`;
+  serving.serverUrl = (opts.publicUrl ?? guestServerUrl(lab, actual)).replace(/\/+$/, '');
+
+  // Edits of environments.ts apply at once; a broken edit is reported and the last good config kept.
+  const watcher: FSWatcher = watch(lab.paths.config, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100 } });
+  watcher.on('change', () => {
+    loadLab(lab.paths.dir).then(
+      (next) => {
+        lab = next;
+        log(`reloaded ${lab.paths.config}`);
+      },
+      (e) => log(`kept the previous config: ${messageOf(e)}`),
+    );
+  });
+
+  const state: ServerState = { pid: process.pid, url, guestUrl: serving.serverUrl, startedAt: new Date().toISOString() };
+  writeFileSync(lab.paths.serverState, `${JSON.stringify(state, null, 2)}\n`);
+
+  let closed: Promise<void> | undefined;
+  return {
+    url,
+    guestUrl: serving.serverUrl,
+    close() {
+      closed ??= (async () => {
+        await watcher.close();
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        rmSync(lab.paths.serverState, { force: true });
+      })();
+      return closed;
+    },
+  };
+}
