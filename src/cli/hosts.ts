@@ -15,8 +15,9 @@ function hostTable(hosts: HostRecord[]): string {
 
 function sweepReport(results: ProbeResult[], seconds: number): string {
   const up = results.filter((r) => r.alive).length;
-  const lines = results.map((r) => `${r.alive ? 'up  ' : 'down'}  ${r.name}  ${r.target}  ${r.method}${r.ms !== undefined ? `  ${r.ms.toFixed(1)} ms` : ''}`);
-  return [...lines, `${up} up, ${results.length - up} down, ${results.length} probed in ${seconds.toFixed(2)} s`].join('\n');
+  const rows = results.map((r) => [r.alive ? 'up' : 'down', r.name, r.target, r.method, r.ms !== undefined ? `${r.ms.toFixed(1)} ms` : undefined]);
+  const summary = `${up} up, ${results.length - up} down, ${results.length} probed in ${seconds.toFixed(2)} s`;
+  return results.length ? `${table(['STATE', 'NAME', 'TARGET', 'PROBE', 'TIME'], rows)}\n${summary}` : 'no logged hosts to probe';
 }
 
 interface SweepFlags {

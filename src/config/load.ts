@@ -40,6 +40,12 @@ export function hostName(env: string, role: string, index: number): string {
   return `${env}-${role}-${index}`;
 }
 
+function issueText(issue: { code: string; message: string; keys?: string[] }): string {
+  if (issue.code === 'unrecognized_keys' && issue.keys) return `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  const m = issue.message.replace(/^Invalid input: /, '');
+  return m.endsWith(', received undefined') ? `missing: ${m.replace(', received undefined', '')}` : m;
+}
+
 function fieldPath(parts: ReadonlyArray<PropertyKey>): string {
   let out = '';
   for (const p of parts) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
@@ -80,10 +86,11 @@ export async function loadLab(dir: string, opts: LoadOptions = {}): Promise<Lab>
   }
   const parsed = labSchema.safeParse(raw);
   if (!parsed.success) {
-    const issues = parsed.error.issues;
+    // An unknown key usually explains a missing one beside it (a typo): report it first.
+    const issues = [...parsed.error.issues].sort((a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'));
     const first = issues[0]!;
     const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
-    throw new UsageError(`${where}: ${fieldPath(first.path)}: ${first.message}${more}`);
+    throw new UsageError(`${where}: ${fieldPath(first.path)}: ${issueText(first)}${more}`);
   }
   const config = parsed.data;
   const fail = (field: string, msg: string): never => {

@@ -87,7 +87,7 @@ export class Inventory {
     try {
       release = await lockfile.lock(this.paths.db, {
         realpath: false,
-        stale: 10_000,
+        stale: 5_000, // a killed writer's lock is taken over after this
         retries: { retries: 400, factor: 1.2, minTimeout: 5, maxTimeout: 50 },
         onCompromised: (err) => process.emitWarning(`inventory lock lost: ${err.message}`),
       });

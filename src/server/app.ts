@@ -18,8 +18,13 @@ export interface AppContext {
   log: (line: string) => void;
 }
 
+/** JSON with a final newline, so a reply printed by curl in a script ends its line. */
+function reply(res: Response, status: number, body: unknown): void {
+  res.status(status).type('application/json').send(`${JSON.stringify(body)}\n`);
+}
+
 function fail(res: Response, status: number, error: string): void {
-  res.status(status).type('application/json').send(`${JSON.stringify({ error })}\n`);
+  reply(res, status, { error });
 }
 
 export function createApp(ctx: AppContext): express.Express {
@@ -72,7 +77,7 @@ export function createApp(ctx: AppContext): express.Express {
     const declared = ctx.lab().hosts.find((h) => h.name === cb.host);
     const host = await ctx.inventory.update((data, log) => recordCallback(data, log, cb, declared));
     ctx.log(`booted ${cb.host} ${cb.ip} ${cb.mac}${declared ? '' : ' (not declared in environments.ts)'}`);
-    res.json({ ok: true, host: host.name, bootCount: host.bootCount, declared: Boolean(declared) });
+    reply(res, 200, { ok: true, host: host.name, bootCount: host.bootCount, declared: Boolean(declared) });
   };
   app.get('/booted', booted);
   app.post('/booted', booted);

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what lab and its tests need on a fresh Debian machine (run as root),
+# then the npm packages and the build. Safe to run again: it only installs
+# what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# iproute2: network namespaces for the lab network and the tests; iputils-ping:
+# the ICMP probes of `lab hosts filter`; curl: the demo's requests; fping:
+# the ping benchmark's yardstick.
+packages=(iproute2 iputils-ping curl fping)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+npm run --silent build
+echo "setup: ready"

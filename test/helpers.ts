@@ -1,0 +1,84 @@
+import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa, type ResultPromise } from 'execa';
+
+export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+export const cli = path.join(repo, 'dist', 'cli.js');
+
+export interface Run {
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run the real, built CLI. */
+export async function lab(args: string[], opts: { netns?: string; env?: Record<string, string> } = {}): Promise<Run> {
+  const [file, argv] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, process.execPath, cli, ...args]] : [process.execPath, [cli, ...args]];
+  const r = await execa(file, argv, { reject: false, env: opts.env, timeout: 60_000 });
+  return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** A fresh lab folder from `lab init`, removed by the returned cleanup. */
+export async function tempLab(edit?: (source: string) => string): Promise<{ dir: string; cleanup: () => void }> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'lab-test-'));
+  const r = await lab(['init', dir, '--force']);
+  if (r.exitCode !== 0) throw new Error(`lab init failed: ${r.stderr}`);
+  if (edit) {
+    const file = path.join(dir, 'environments.ts');
+    writeFileSync(file, edit(readFileSync(file, 'utf8')));
+  }
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The scaffold with user networking: the server binds loopback, as tests may. */
+export const userNetworking = (s: string) => s.replace("mode: 'bridge'", "mode: 'user'");
+
+export interface Served {
+  url: string;
+  process: ResultPromise;
+  output: () => string;
+  stop: () => Promise<void>;
+}
+
+/** `lab serve` as a child process on a free loopback port. */
+export async function serve(dir: string): Promise<Served> {
+  const child = execa(process.execPath, [cli, 'serve', '--lab', dir, '--bind', '127.0.0.1', '--port', '0'], { reject: false, all: true });
+  let out = '';
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`lab serve did not start: ${out}`)), 20_000);
+    child.all!.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /serving on (http:\/\/\S+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    });
+    void child.then(() => reject(new Error(`lab serve exited: ${out}`)));
+  });
+  return {
+    url,
+    process: child,
+    output: () => out,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await child;
+    },
+  };
+}
+
+export function readJson<T>(file: string): T {
+  return JSON.parse(readFileSync(file, 'utf8')) as T;
+}
+
+/** Wait until check() holds, or fail after ms. */
+export async function eventually(check: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}

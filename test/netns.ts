@@ -1,0 +1,49 @@
+import { execa } from 'execa';
+
+/**
+ * Two network namespaces joined by a veth pair, made and removed by the test:
+ * the prober (where lab runs) and the targets, whose veth carries the live
+ * addresses. Nothing is sent outside them.
+ */
+export interface TestNet {
+  prober: string;
+  targets: string;
+  /** Addresses that answer ICMP (on the targets' side). */
+  live: string[];
+  /** Addresses in the same /24 that nothing holds. */
+  dead: string[];
+  cleanup: () => Promise<void>;
+}
+
+const sh = (cmd: string, args: string[]) => execa(cmd, args, { timeout: 30_000 });
+
+export async function makeTestNet(opts: { subnet: string; live: number[]; dead: number[] }): Promise<TestNet> {
+  const id = `${process.pid % 100000}${Math.floor(Math.random() * 100)}`;
+  const prober = `labt${id}p`;
+  const targets = `labt${id}t`;
+  const [vp, vt] = [`lv${id}p`, `lv${id}t`];
+  const cleanup = async () => {
+    for (const ns of [prober, targets]) await execa('ip', ['netns', 'del', ns], { reject: false });
+  };
+  try {
+    await sh('ip', ['netns', 'add', prober]);
+    await sh('ip', ['netns', 'add', targets]);
+    await sh('ip', ['-n', prober, 'link', 'add', vp, 'type', 'veth', 'peer', 'name', vt, 'netns', targets]);
+    await sh('ip', ['-n', prober, 'addr', 'add', `${opts.subnet}.1/24`, 'dev', vp]);
+    for (const n of opts.live) await sh('ip', ['-n', targets, 'addr', 'add', `${opts.subnet}.${n}/24`, 'dev', vt]);
+    for (const [ns, dev] of [[prober, vp], [targets, vt]] as const) {
+      await sh('ip', ['-n', ns, 'link', 'set', dev, 'up']);
+      await sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+    }
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+  return {
+    prober,
+    targets,
+    live: opts.live.map((n) => `${opts.subnet}.${n}`),
+    dead: opts.dead.map((n) => `${opts.subnet}.${n}`),
+    cleanup,
+  };
+}
