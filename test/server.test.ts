@@ -143,3 +143,14 @@ test('the server follows edits of environments.ts and keeps the last good config
     writeFileSync(file, good);
   }
 });
+
+test('reads of the inventory during a burst of callbacks lose none of them', async () => {
+  const before = (await hosts()).length;
+  const calls = Array.from({ length: 200 }, (_, i) =>
+    fetch(`${server.url}/booted?host=burst-${i}&mac=52:54:00:10:00:${(i % 256).toString(16).padStart(2, '0')}&ip=10.0.3.${i}&token=${token}`),
+  );
+  const reads = Array.from({ length: 200 }, () => fetch(`${server.url}/api/hosts`).then((r) => r.json()));
+  const done = await Promise.all([...calls, ...reads]);
+  assert.ok(done.slice(0, 200).every((r) => (r as Response).status === 200));
+  assert.equal((await hosts()).length, before + 200);
+});

@@ -28,13 +28,14 @@ export const DEFAULT_SWEEP: SweepOptions = { timeoutMs: 1000, deadlineMs: 5000, 
 /** Probe every logged host; live ones become current, the others are marked down. */
 export async function filterHosts(inv: Inventory, opts: SweepOptions = DEFAULT_SWEEP): Promise<ProbeResult[]> {
   const logged = await loggedHosts(inv);
+  const started = new Date().toISOString();
   const results = await sweep(logged, opts);
   const now = new Date().toISOString();
   await inv.update((data) => {
     for (const r of results) {
       const h = data.hosts[r.name];
       // A host that called back while we probed is up whatever the probe said.
-      if (!h || (h.lastCallback && h.lastCallback > now)) continue;
+      if (!h || (h.lastCallback && h.lastCallback > started)) continue;
       h.state = r.alive ? 'up' : 'down';
       h.lastProbe = now;
       if (r.alive) h.lastSeen = now;

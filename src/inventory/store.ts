@@ -28,19 +28,18 @@ interface Pending {
  * one (group commit): a boot storm costs one write per batch, not per host.
  */
 export class Inventory {
-  private readonly db: Low<InventoryData>;
+  private readonly file: JSONFile<InventoryData>;
   private queue: Pending[] = [];
   private draining = false;
 
   constructor(private readonly paths: LabPaths) {
-    this.db = new Low<InventoryData>(new JSONFile<InventoryData>(paths.db), emptyInventory());
+    this.file = new JSONFile<InventoryData>(paths.db);
   }
 
   /** A snapshot of the database as it is on disk now. */
   async read(): Promise<InventoryData> {
     if (!existsSync(this.paths.db)) return emptyInventory();
-    await this.load();
-    return this.db.data;
+    return (await this.load()).data;
   }
 
   /**
@@ -55,14 +54,16 @@ export class Inventory {
     });
   }
 
-  private async load(): Promise<void> {
+  /** A Low of its own per read or commit: a reader never swaps the data under a commit. */
+  private async load(): Promise<Low<InventoryData>> {
+    const db = new Low<InventoryData>(this.file, emptyInventory());
     try {
-      await this.db.read();
+      await db.read();
     } catch (e) {
       throw new LabError(`${this.paths.db}: cannot be read: ${messageOf(e)}; it was left as it is`);
     }
-    const d = this.db.data as Partial<InventoryData> | null;
-    this.db.data = { ...emptyInventory(), ...(d ?? {}) } as InventoryData;
+    db.data = { ...emptyInventory(), ...((db.data as Partial<InventoryData> | null) ?? {}) } as InventoryData;
+    return db;
   }
 
   private async drain(): Promise<void> {
@@ -95,18 +96,18 @@ export class Inventory {
       throw new LabError(`${this.paths.db}: could not take the inventory lock: ${messageOf(e)}`);
     }
     try {
-      await this.load();
-      const before = JSON.stringify(this.db.data);
+      const db = await this.load();
+      const before = JSON.stringify(db.data);
       let ok = batch;
-      let outcome = this.apply(ok);
+      let outcome = this.apply(db.data, ok);
       while (outcome.failed.length > 0) {
         for (const f of outcome.failed) f.p.reject(f.error);
         ok = ok.filter((p) => !outcome.failed.some((f) => f.p === p));
-        this.db.data = JSON.parse(before) as InventoryData;
-        outcome = this.apply(ok);
+        db.data = JSON.parse(before) as InventoryData;
+        outcome = this.apply(db.data, ok);
       }
       if (ok.length === 0) return;
-      await this.db.write();
+      await db.write();
       if (outcome.lines.length > 0) await appendFile(this.paths.bootLog, outcome.lines.join(''), { mode: 0o644 });
       ok.forEach((p, i) => p.resolve(outcome.results[i]));
     } finally {
@@ -114,14 +115,14 @@ export class Inventory {
     }
   }
 
-  private apply(batch: Pending[]) {
+  private apply(data: InventoryData, batch: Pending[]) {
     const results: unknown[] = [];
     const lines: string[] = [];
     const failed: { p: Pending; error: unknown }[] = [];
     for (const p of batch) {
       const mine: string[] = [];
       try {
-        results.push(p.fn(this.db.data, (line) => mine.push(line.endsWith('\n') ? line : `${line}\n`)));
+        results.push(p.fn(data, (line) => mine.push(line.endsWith('\n') ? line : `${line}\n`)));
         lines.push(...mine);
       } catch (error) {
         failed.push({ p, error });

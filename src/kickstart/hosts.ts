@@ -17,6 +17,8 @@ export function offlineServing(lab: Lab): Serving {
 
 /** Leases for these hosts, allocating the missing ones in one inventory write. */
 export async function leasesFor(lab: Lab, inventory: Inventory, hosts: DeclaredHost[]): Promise<Map<string, Lease>> {
+  const { leases } = await inventory.read();
+  if (hosts.every((h) => leases[h.name])) return new Map(hosts.map((h) => [h.name, leases[h.name]!]));
   return inventory.update((data) => new Map(hosts.map((h) => [h.name, leaseFor(data, lab, h.name)])));
 }
 

@@ -1,4 +1,4 @@
-import { writeFileSync, rmSync, readFileSync } from 'node:fs';
+import { writeFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { watch, type FSWatcher } from 'chokidar';
@@ -31,16 +31,6 @@ export interface ServerState {
   url: string;
   guestUrl: string;
   startedAt: string;
-}
-
-export function runningServer(lab: Lab): ServerState | undefined {
-  try {
-    const s = JSON.parse(readFileSync(lab.paths.serverState, 'utf8')) as ServerState;
-    process.kill(s.pid, 0);
-    return s;
-  } catch {
-    return undefined;
-  }
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {
