@@ -76,6 +76,8 @@ test('callbacks with a bad or missing token, or malformed fields, change nothing
     [`/booted?host=demo-lb-1&mac=52:54:00:00:00:01&ip=10.0.2.300&token=${token}`, undefined, 400],
     [`/booted?host=demo-lb-1&mac=52:54:00:00:00:01&token=${token}`, { method: 'POST', body: new URLSearchParams({ hostkey: 'ssh-ed25519 bm90IGEga2V5' }) }, 400],
     [`/booted?host=demo-lb-1&mac=52:54:00:00:00:01&token=${token}`, { method: 'POST', body: new URLSearchParams({ hostkey: 'ssh-rsa ' + hostKey.split(' ')[1] }) }, 400],
+    // A key sent unencoded in a form body: its '+' arrives as a space and cuts it short.
+    [`/booted?host=demo-lb-1&mac=52:54:00:00:00:01&token=${token}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `hostkey=ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJA4EU+mKDcuLAd7CRgTvAU4TAthEfsVYUurZP7n1kWN` }, 400],
   ];
   for (const [p, init, status] of cases) {
     const res = await fetch(`${server.url}${p}`, init);
@@ -104,6 +106,16 @@ test('a good callback records the host, its host key, and one boot log line', as
   // A reboot calls back again: same host, one more boot.
   const again = await fetch(`${server.url}/booted?host=demo-worker-1&mac=52:54:00:aa:bb:cc&ip=10.0.2.15&token=${token}`);
   assert.equal(((await again.json()) as { bootCount: number }).bootCount, 2);
+});
+
+test('the host key may come as a plain-text body, as busybox wget sends it', async () => {
+  const res = await fetch(`${server.url}/booted?host=demo-worker-3&mac=52:54:00:aa:bb:03&ip=10.0.2.15&token=${token}`, {
+    method: 'POST',
+    headers: { 'content-type': 'text/plain' },
+    body: `${hostKey}\n`,
+  });
+  assert.equal(res.status, 200);
+  assert.equal((await hosts()).find((x) => x.name === 'demo-worker-3')!.hostKey, hostKey.split(' ').slice(0, 2).join(' '));
 });
 
 test('a host made by hand with the lab token is recorded without env and role; ip defaults to the caller', async () => {

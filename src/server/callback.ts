@@ -35,15 +35,33 @@ export function parseMac(raw: unknown): string | undefined {
   return s.replace(/[:-]/g, '').match(/../g)!.join(':');
 }
 
-/** "ssh-ed25519 AAAA... comment" -> "ssh-ed25519 AAAA..." when the blob really holds a key of that type. */
+/** The length-prefixed fields of an SSH public key blob, or undefined when they do not fill it exactly. */
+function sshFields(bytes: Buffer): Buffer[] | undefined {
+  const fields: Buffer[] = [];
+  let at = 0;
+  while (at < bytes.length) {
+    if (at + 4 > bytes.length) return undefined;
+    const len = bytes.readUInt32BE(at);
+    if (at + 4 + len > bytes.length) return undefined;
+    fields.push(bytes.subarray(at + 4, at + 4 + len));
+    at += 4 + len;
+  }
+  return fields;
+}
+
+/**
+ * "ssh-ed25519 AAAA... comment" -> "ssh-ed25519 AAAA..." when the blob really
+ * is a whole key of that type. A key cut short (a '+' of its base64 turned
+ * into a space by form decoding) is refused, not stored.
+ */
 export function parseHostKey(raw: unknown): string | undefined {
   if (typeof raw !== 'string') return undefined;
   const [type, blob] = raw.trim().split(/\s+/);
   if (!type || !blob || !KEY_TYPES.has(type) || !/^[A-Za-z0-9+/]+={0,2}$/.test(blob)) return undefined;
-  const bytes = Buffer.from(blob, 'base64');
-  if (bytes.length < 4) return undefined;
-  const len = bytes.readUInt32BE(0);
-  if (len + 4 > bytes.length || bytes.subarray(4, 4 + len).toString('latin1') !== type) return undefined;
+  const fields = sshFields(Buffer.from(blob, 'base64'));
+  if (!fields || fields[0]?.toString('latin1') !== type) return undefined;
+  if (type === 'ssh-ed25519' && (fields.length !== 2 || fields[1]!.length !== 32)) return undefined;
+  if (fields.length < 2) return undefined;
   return `${type} ${blob}`;
 }
 
