@@ -7,15 +7,20 @@ cd "$(dirname "$0")/.."
 
 # iproute2: network namespaces for the lab network and the tests; iputils-ping:
 # the ICMP probes of `lab hosts filter`; curl: the demo's requests; fping:
-# the ping benchmark's yardstick.
-packages=(iproute2 iputils-ping curl fping)
+# the ping benchmark's yardstick; qemu-*: the QEMU provider; busybox-static,
+# dropbear-bin, cpio: the mini guest (guest/mini/build.sh); openssh-client:
+# ssh and scp for people and the tests.
+packages=(iproute2 iputils-ping curl fping qemu-system-x86 qemu-utils busybox-static dropbear-bin cpio openssh-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# The mini guest's build downloads the current Debian kernel package: it needs package lists.
+if [ ${#missing[@]} -gt 0 ] || ! ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1; then
+  apt-get update -qq
+fi
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
-  apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 

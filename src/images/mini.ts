@@ -1,0 +1,46 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { run } from '../providers/exec.js';
+
+/** guest/mini in the package: the build script and the init it packs. */
+const guestDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'guest', 'mini');
+const INPUTS = ['build.sh', 'init', 'udhcpc.script', 'power.sh'];
+
+export interface MiniGuest {
+  kernel: string;
+  initrd: string;
+}
+
+export function cacheRoot(): string {
+  return process.env.LAB_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'lab');
+}
+
+/** What the build depends on: its own files and the Debian packages it takes. A change of any rebuilds. */
+async function inputsKey(): Promise<string> {
+  const h = createHash('sha256');
+  for (const f of INPUTS) h.update(f).update(readFileSync(path.join(guestDir, f)));
+  h.update(await run('apt-cache', ['depends', 'linux-image-amd64'], { what: 'looking up the Debian kernel package' }));
+  h.update(await run('dpkg-query', ['-W', 'busybox-static', 'dropbear-bin'], { what: 'looking up busybox-static and dropbear-bin' }));
+  return h.digest('hex').slice(0, 16);
+}
+
+/** The mini guest's kernel and initrd, built once per set of inputs and cached. */
+export async function miniGuest(log: (line: string) => void = () => undefined): Promise<MiniGuest> {
+  const dir = path.join(cacheRoot(), 'mini', await inputsKey());
+  const out = { kernel: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.img') };
+  if (existsSync(out.kernel) && existsSync(out.initrd)) return out;
+  log(`building the mini guest into ${dir}`);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  mkdirSync(path.dirname(dir), { recursive: true });
+  try {
+    await run('bash', [path.join(guestDir, 'build.sh'), tmp], { what: 'building the mini guest', timeoutMs: 600_000 });
+    // Another build may have finished first; either result is the same.
+    if (!existsSync(dir)) renameSync(tmp, dir);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+  return out;
+}

@@ -1,0 +1,167 @@
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, rmSync, renameSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { LabError, UsageError } from '../../errors.js';
+import { run } from '../exec.js';
+import type { Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
+import { accelerator } from './accel.js';
+import { qmp } from './qmp.js';
+
+/**
+ * QEMU: a qcow2 disk per VM, qemu-system-x86_64 daemonized with a pidfile, a
+ * QMP socket and the serial console in a file, all under inventory/vms/<name>/.
+ */
+export class QemuProvider implements Provider {
+  readonly name = 'qemu';
+  constructor(private readonly vmsDir: string) {}
+
+  private dir(name: string): string {
+    return path.join(this.vmsDir, name);
+  }
+  private file(name: string, f: string): string {
+    return path.join(this.dir(name), f);
+  }
+  /** Unix socket paths are limited to 108 bytes; a deep lab folder gets one in the temp folder. */
+  private qmpSocket(name: string): string {
+    const p = this.file(name, 'qmp.sock');
+    return p.length < 100 ? p : path.join(tmpdir(), `lab-${createHash('sha256').update(p).digest('hex').slice(0, 16)}.qmp`);
+  }
+  private spec(name: string): VmSpec {
+    const f = this.file(name, 'vm.json');
+    if (!existsSync(f)) throw new UsageError(`no VM "${name}" (nothing at ${this.dir(name)})`);
+    return JSON.parse(readFileSync(f, 'utf8')) as VmSpec;
+  }
+  private pid(name: string): number | undefined {
+    try {
+      const pid = Number(readFileSync(this.file(name, 'qemu.pid'), 'utf8').trim());
+      process.kill(pid, 0);
+      return pid;
+    } catch {
+      return undefined;
+    }
+  }
+
+  async create(spec: VmSpec): Promise<VmInfo> {
+    if (existsSync(this.file(spec.name, 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`);
+    mkdirSync(this.dir(spec.name), { recursive: true });
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', this.file(spec.name, 'disk.qcow2'), `${spec.diskMiB}M`], { what: `creating the disk of ${spec.name}` });
+    writeFileSync(this.file(spec.name, 'vm.json'), `${JSON.stringify(spec, null, 2)}\n`);
+    return this.info(spec.name);
+  }
+
+  async start(name: string, opts: StartOptions): Promise<void> {
+    const spec = this.spec(name);
+    if (this.pid(name)) throw new LabError(`VM "${name}" is running already`);
+    const accel = await accelerator();
+    const args = [
+      '-name', name,
+      '-accel', accel,
+      ...(accel === 'kvm' ? ['-cpu', 'host'] : []),
+      '-m', String(spec.memoryMiB),
+      '-smp', String(spec.cpus),
+      '-display', 'none',
+      '-daemonize',
+      '-pidfile', this.file(name, 'qemu.pid'),
+      '-qmp', `unix:${this.qmpSocket(name)},server=on,wait=off`,
+      '-chardev', `file,id=console,path=${this.file(name, 'console.log')},append=on`,
+      '-serial', 'chardev:console',
+      '-drive', `file=${this.file(name, 'disk.qcow2')},if=virtio,format=qcow2`,
+      ...this.netArgs(spec, opts),
+      '-device', `e1000,netdev=n0,mac=${spec.mac}`,
+      ...(opts.noReboot ? ['-no-reboot'] : []),
+    ];
+    const boot = opts.boot.kind === 'disk' && spec.diskBoot ? { kind: 'kernel' as const, ...spec.diskBoot } : opts.boot;
+    if (boot.kind === 'kernel') args.push('-kernel', boot.kernel, '-initrd', boot.initrd, '-append', boot.append);
+    if (boot.kind === 'pxe') args.push('-boot', 'n');
+    if (boot.kind === 'cdrom') args.push('-cdrom', boot.iso, '-boot', 'd');
+    if (spec.network.mode === 'bridge') await this.ensureTap(spec.network.tap, spec.network.bridge);
+    await run('qemu-system-x86_64', args, { what: `starting ${name}`, timeoutMs: 30_000 });
+  }
+
+  private netArgs(spec: VmSpec, opts: StartOptions): string[] {
+    if (spec.network.mode === 'bridge') return ['-netdev', `tap,id=n0,ifname=${spec.network.tap},script=no,downscript=no`];
+    let user = `user,id=n0,hostfwd=tcp:127.0.0.1:${spec.network.sshPort}-:22`;
+    // QEMU's built-in TFTP, like VirtualBox NAT's: the DHCP reply names the boot file.
+    if (opts.boot.kind === 'pxe') user += `,tftp=${opts.boot.tftpRoot},bootfile=${opts.boot.bootfile}`;
+    return ['-netdev', user];
+  }
+
+  private async ensureTap(tap: string, bridge: string): Promise<void> {
+    if (!existsSync(`/sys/class/net/${tap}`)) await run('ip', ['tuntap', 'add', 'dev', tap, 'mode', 'tap'], { what: `creating tap ${tap}` });
+    await run('ip', ['link', 'set', tap, 'master', bridge, 'up'], { what: `attaching ${tap} to bridge ${bridge}` });
+  }
+
+  async stop(name: string, deadlineMs: number): Promise<'graceful' | 'forced' | 'already'> {
+    this.spec(name);
+    if (!this.pid(name)) return 'already';
+    await qmp(this.qmpSocket(name), 'system_powerdown').catch(() => undefined);
+    const end = Date.now() + deadlineMs;
+    while (Date.now() < end) {
+      if (!this.pid(name)) return 'graceful';
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await qmp(this.qmpSocket(name), 'quit').catch(() => undefined);
+    const pid = this.pid(name);
+    if (pid) process.kill(pid, 'SIGKILL');
+    for (let i = 0; i < 50 && this.pid(name); i++) await new Promise((r) => setTimeout(r, 100));
+    return 'forced';
+  }
+
+  async delete(name: string): Promise<void> {
+    const spec = this.spec(name);
+    await this.stop(name, 0);
+    if (spec.network.mode === 'bridge' && existsSync(`/sys/class/net/${spec.network.tap}`)) {
+      await run('ip', ['link', 'del', spec.network.tap], { what: `removing tap ${spec.network.tap}` });
+    }
+    rmSync(this.qmpSocket(name), { force: true });
+    rmSync(this.dir(name), { recursive: true, force: true });
+  }
+
+  /**
+   * A linked clone: the source's disk becomes a read-only base that both the
+   * source and the clone continue from, so neither sees the other's writes.
+   */
+  async clone(source: string, spec: VmSpec): Promise<VmInfo> {
+    this.spec(source);
+    if (this.pid(source)) throw new LabError(`VM "${source}" is running; stop it before cloning`);
+    if (existsSync(this.file(spec.name, 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`);
+    const base = this.file(source, `base-${Date.now()}.qcow2`);
+    renameSync(this.file(source, 'disk.qcow2'), base);
+    const overlay = (disk: string) => run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', disk], { what: `creating a disk on ${base}` });
+    await overlay(this.file(source, 'disk.qcow2'));
+    mkdirSync(this.dir(spec.name), { recursive: true });
+    await overlay(this.file(spec.name, 'disk.qcow2'));
+    writeFileSync(this.file(spec.name, 'vm.json'), `${JSON.stringify(spec, null, 2)}\n`);
+    return this.info(spec.name);
+  }
+
+  async info(name: string): Promise<VmInfo> {
+    if (!existsSync(this.file(name, 'vm.json'))) return { name, state: 'missing', macs: [] };
+    const spec = this.spec(name);
+    let state: VmState = 'stopped';
+    if (this.pid(name)) {
+      const status = (await qmp(this.qmpSocket(name), 'query-status').catch(() => undefined)) as { status?: string } | undefined;
+      state = !status ? 'unknown' : status.status === 'running' ? 'running' : status.status === 'paused' ? 'paused' : 'unknown';
+    }
+    return {
+      name,
+      state,
+      macs: [spec.mac],
+      sshForward: spec.network.mode === 'user' ? { address: '127.0.0.1', port: spec.network.sshPort } : undefined,
+    };
+  }
+
+  async list(): Promise<VmInfo[]> {
+    if (!existsSync(this.vmsDir)) return [];
+    return Promise.all(readdirSync(this.vmsDir).filter((n) => existsSync(this.file(n, 'vm.json'))).sort().map((n) => this.info(n)));
+  }
+
+  async consoleTail(name: string, lines: number): Promise<string> {
+    const f = this.file(name, 'console.log');
+    if (!existsSync(f)) return '';
+    // The console has terminal escapes from the firmware; keep the text.
+    const text = readFileSync(f, 'utf8').replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1bc/g, '');
+    return text.split(/\r?\n/).filter((l) => l.trim()).slice(-lines).join('\n');
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * The provider interface: what lab asks of a hypervisor. One folder per
+ * provider under src/providers/ implements it; nothing above knows command
+ * lines or output formats.
+ */
+
+export type VmState = 'running' | 'stopped' | 'paused' | 'missing' | 'unknown';
+
+/** How a VM boots this time. */
+export type BootSource =
+  | { kind: 'disk' }
+  /** Direct kernel boot: the installer's kernel and initrd with a kernel line (inst.ks=...). */
+  | { kind: 'kernel'; kernel: string; initrd: string; append: string }
+  /** Network boot through the hypervisor's built-in TFTP (QEMU user net, VirtualBox NAT). */
+  | { kind: 'pxe'; tftpRoot: string; bootfile: string }
+  | { kind: 'cdrom'; iso: string };
+
+export type VmNetwork =
+  /** Rootless NAT; SSH reaches the guest through a forwarded loopback port. */
+  | { mode: 'user'; sshPort: number }
+  /** A tap on the lab bridge: the guest has a real address and answers ping. */
+  | { mode: 'bridge'; bridge: string; tap: string };
+
+export interface VmSpec {
+  name: string;
+  cpus: number;
+  memoryMiB: number;
+  diskMiB: number;
+  mac: string;
+  network: VmNetwork;
+  /**
+   * How the installed system boots when it has no bootloader of its own (the
+   * mini guest: its kernel and initrd, which then read the disk).
+   */
+  diskBoot?: { kernel: string; initrd: string; append: string };
+}
+
+export interface VmInfo {
+  name: string;
+  state: VmState;
+  macs: string[];
+  /** Where SSH reaches the guest from this machine, with user networking. */
+  sshForward?: { address: string; port: number };
+}
+
+export interface StartOptions {
+  boot: BootSource;
+  /** Power off instead of rebooting (an installer's final reboot ends the install). */
+  noReboot?: boolean;
+}
+
+export interface Provider {
+  readonly name: string;
+  create(spec: VmSpec): Promise<VmInfo>;
+  start(name: string, opts: StartOptions): Promise<void>;
+  /** Graceful ACPI power-off, then a hard power-off when deadlineMs passes. Resolves once stopped. */
+  stop(name: string, deadlineMs: number): Promise<'graceful' | 'forced' | 'already'>;
+  delete(name: string): Promise<void>;
+  /** A linked clone where the provider can (a disk backed by the source's). */
+  clone(source: string, spec: VmSpec): Promise<VmInfo>;
+  info(name: string): Promise<VmInfo>;
+  list(): Promise<VmInfo[]>;
+  /** The guest's serial console output so far (for a failed build's report). */
+  consoleTail(name: string, lines: number): Promise<string>;
+}
