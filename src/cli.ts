@@ -7,6 +7,7 @@ import { register as serve } from './cli/serve.js';
 import { register as kickstart } from './cli/kickstart.js';
 import { register as pxe } from './cli/pxe.js';
 import { register as hosts } from './cli/hosts.js';
+import { register as image } from './cli/image.js';
 
 const program = new Command('lab')
   .description('a local VM lab manager: build hosts from kickstart, serve them, track them, deploy to them')
@@ -14,7 +15,7 @@ const program = new Command('lab')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-for (const register of [init, check, serve, kickstart, pxe, hosts]) register(program);
+for (const register of [init, check, serve, kickstart, pxe, hosts, image]) register(program);
 
 /** The one place errors become exit codes. */
 async function main(argv: string[]): Promise<number> {

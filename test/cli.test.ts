@@ -89,9 +89,10 @@ test('lab pxe --out writes a TFTP-ready tree', async () => {
     const r = await lab(['pxe', '--out', out, '--lab', dir]);
     assert.equal(r.exitCode, 0, r.stderr);
     const cfgs = readdirSync(path.join(out, 'pxelinux.cfg'));
-    assert.equal(cfgs.filter((f) => /^01-52-54-00(-[0-9a-f]{2}){3}$/.test(f)).length, 15);
+    // 15 environment hosts and the 2 image builds (centos9, mini)
+    assert.equal(cfgs.filter((f) => /^01-52-54-00(-[0-9a-f]{2}){3}$/.test(f)).length, 17);
     assert.ok(cfgs.includes('default'));
-    assert.equal(readdirSync(path.join(out, 'ipxe')).length, 15);
+    assert.deepEqual(readdirSync(path.join(out, 'ipxe')).filter((f) => !f.startsWith('demo-') && !f.startsWith('prod-')).sort(), ['centos9.ipxe', 'mini.ipxe']);
     assert.match(readFileSync(path.join(out, 'boot.ipxe'), 'utf8'), /^#!ipxe/);
   } finally {
     cleanup();

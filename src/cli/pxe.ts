@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { leasesFor, offlineServing } from '../kickstart/hosts.js';
+import { allHosts } from '../config/load.js';
 import { pxeTree } from '../kickstart/pxe.js';
 import { openLab } from './common.js';
 import { print } from './output.js';
@@ -13,7 +14,7 @@ export function register(program: Command): void {
     .requiredOption('--out <dir>', 'the TFTP root to write to')
     .action(async (opts: { out: string }, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
-      const leases = await leasesFor(lab, inventory, lab.hosts);
+      const leases = await leasesFor(lab, inventory, allHosts(lab));
       const files = pxeTree(lab, leases, offlineServing(lab));
       for (const f of files) {
         const to = path.join(opts.out, f.path);

@@ -24,7 +24,16 @@ export interface Lab {
   config: LabConfig;
   /** Every host the environments can run (count, or max of a min/max group). */
   hosts: DeclaredHost[];
+  /** The VM each image is built as (`lab image build`): named after the image, env "images", role "image". */
+  imageHosts: DeclaredHost[];
 }
+
+/** Environment hosts and image builds: every name the server gives a kickstart to. */
+export function allHosts(lab: Lab): DeclaredHost[] {
+  return [...lab.hosts, ...lab.imageHosts];
+}
+
+export const IMAGE_ENV = 'images';
 
 export interface LoadOptions {
   /** Check that the ISO of these images exists (true: all images). */
@@ -140,11 +149,14 @@ export async function loadLab(dir: string, opts: LoadOptions = {}): Promise<Lab>
     if (seen.has(h.name)) fail(`environments.${h.env}`, `host name ${h.name} is declared twice; rename an environment or role`);
     seen.add(h.name);
   }
+  const imageHosts: DeclaredHost[] = Object.keys(config.images).map((name) => ({ name, env: IMAGE_ENV, role: 'image', image: name, index: 1 }));
+  for (const h of imageHosts) if (seen.has(h.name)) fail(`images.${h.name}`, `image name ${h.name} is also a host name; rename the image`);
+  if (IMAGE_ENV in config.environments) fail(`environments.${IMAGE_ENV}`, `"${IMAGE_ENV}" is reserved for image builds; rename the environment`);
   const capacity = cidr.last - cidr.first; // the gateway takes one
-  if (config.network.mode === 'bridge' && hosts.length > capacity) {
-    fail('network.cidr', `${config.network.cidr} has room for ${capacity} hosts but the environments declare ${hosts.length}`);
+  if (config.network.mode === 'bridge' && hosts.length + imageHosts.length > capacity) {
+    fail('network.cidr', `${config.network.cidr} has room for ${capacity} hosts but the lab declares ${hosts.length + imageHosts.length} (images included)`);
   }
-  return { paths, config, hosts };
+  return { paths, config, hosts, imageHosts };
 }
 
 function checkImage(
@@ -172,7 +184,7 @@ function checkImage(
 
 /** The declared host of that name, or a usage error listing what exists. */
 export function declaredHost(lab: Lab, name: string): DeclaredHost {
-  const h = lab.hosts.find((x) => x.name === name);
+  const h = allHosts(lab).find((x) => x.name === name);
   if (!h) {
     const names = lab.hosts.map((x) => x.name);
     const list = names.length > 12 ? `${names.slice(0, 12).join(', ')}, ...` : names.join(', ');

@@ -36,6 +36,10 @@ const imageSchema = z.strictObject({
   memory: z.number().int().min(64).max(1048576),
   /** MiB */
   disk: z.number().int().min(16).max(16777216),
+  /** How `lab image build` boots the installer: its kernel directly, or over PXE. */
+  install: z.enum(['kernel', 'pxe']).default('kernel'),
+  /** Seconds an install may take before it counts as stalled. */
+  installTimeout: z.number().int().min(10).max(86400).default(900),
 });
 
 const groupSchema = z.strictObject({

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Lab } from '../config/load.js';
+import { allHosts, type Lab } from '../config/load.js';
 import { parseCidr, intToIp } from '../config/address.js';
 import type { InventoryData, Lease } from './types.js';
 import { LabError } from '../errors.js';
@@ -22,7 +22,7 @@ export function leaseFor(data: InventoryData, lab: Lab, name: string): Lease {
   const existing = data.leases[name];
   if (existing) return existing;
   // Declared hosts are leased in declaration order, so addresses read like environments.ts.
-  for (const h of lab.hosts) if (!data.leases[h.name]) allocate(data, lab, h.name);
+  for (const h of allHosts(lab)) if (!data.leases[h.name]) allocate(data, lab, h.name);
   return data.leases[name] ?? allocate(data, lab, name);
 }
 

@@ -50,11 +50,19 @@ export interface BootEvent {
   mac?: string;
 }
 
+/** Install state of an image, tracked as Cobbler does, but from authenticated callbacks. */
+export type ImageState = 'installing' | 'installed' | 'stalled' | 'failed';
+
 export interface ImageRecord {
   name: string;
-  state: string;
-  updated: string;
-  [key: string]: unknown;
+  state: ImageState;
+  install: 'kernel' | 'pxe';
+  /** ISO times. */
+  started: string;
+  finished?: string;
+  /** Why it failed or stalled, with the console's last lines saved beside it. */
+  reason?: string;
+  consoleLog?: string;
 }
 
 export interface InventoryData {

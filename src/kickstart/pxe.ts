@@ -1,4 +1,4 @@
-import type { Lab } from '../config/load.js';
+import { allHosts, type Lab } from '../config/load.js';
 import type { Lease } from '../inventory/types.js';
 import { hostContext, type Serving, type HostContext } from './context.js';
 import { renderTemplate } from './render.js';
@@ -28,7 +28,7 @@ export function pxelinuxName(mac: string): string {
  * boot.ipxe (picks the host by MAC) and ipxe/<host>.ipxe.
  */
 export function pxeTree(lab: Lab, leases: Map<string, Lease>, serving: Serving): PxeFile[] {
-  const hosts: HostContext[] = lab.hosts.map((h) => hostContext(lab, h, leases.get(h.name)!, serving));
+  const hosts: HostContext[] = allHosts(lab).map((h) => hostContext(lab, h, leases.get(h.name)!, serving));
   const all = { hosts, server: { url: serving.serverUrl }, lab: { name: lab.config.name } };
   const files: PxeFile[] = [
     { path: 'pxelinux.cfg/default', content: renderTemplate(lab, PXE_TEMPLATES.default, all) },

@@ -1,5 +1,5 @@
 import express, { type Request, type Response, type NextFunction } from 'express';
-import type { Lab } from '../config/load.js';
+import { allHosts, type Lab } from '../config/load.js';
 import type { Inventory } from '../inventory/store.js';
 import { recordCallback, recordKickstartFetch } from '../inventory/boots.js';
 import { leaseFor } from '../inventory/leases.js';
@@ -42,7 +42,7 @@ export function createApp(ctx: AppContext): express.Express {
   app.get('/ks/:host', async (req, res) => {
     const lab = ctx.lab();
     const name = parseHostName(req.params.host);
-    const host = name ? lab.hosts.find((h) => h.name === name) : undefined;
+    const host = name ? allHosts(lab).find((h) => h.name === name) : undefined;
     if (!host) return fail(res, 404, `no host "${req.params.host}" is declared in environments.ts`);
     // Anaconda with inst.ks.sendmac sends "X-RHN-Provisioning-MAC-0: eth0 52:54:00:..".
     const mac = parseMac(req.get('x-rhn-provisioning-mac-0')?.trim().split(/\s+/).pop());
@@ -59,7 +59,7 @@ export function createApp(ctx: AppContext): express.Express {
   app.get('/pxe/*file', async (req, res) => {
     const lab = ctx.lab();
     const file = (req.params as { file: string[] }).file.join('/');
-    const leases = await leasesFor(lab, ctx.inventory, lab.hosts);
+    const leases = await leasesFor(lab, ctx.inventory, allHosts(lab));
     const found = pxeTree(lab, leases, ctx.serving).find((f) => f.path === file);
     if (!found) return fail(res, 404, `no PXE file "${file}"`);
     res.type('text/plain').send(found.content);
@@ -74,7 +74,7 @@ export function createApp(ctx: AppContext): express.Express {
     const parsed = parseCallback(query, req.body, peerAddress(req.socket.remoteAddress));
     if (!parsed.ok) return fail(res, parsed.status, parsed.error);
     const cb = parsed.callback;
-    const declared = ctx.lab().hosts.find((h) => h.name === cb.host);
+    const declared = allHosts(ctx.lab()).find((h) => h.name === cb.host);
     const host = await ctx.inventory.update((data, log) => recordCallback(data, log, cb, declared));
     ctx.log(`booted ${cb.host} ${cb.ip} ${cb.mac}${declared ? '' : ' (not declared in environments.ts)'}`);
     reply(res, 200, { ok: true, host: host.name, bootCount: host.bootCount, declared: Boolean(declared) });

@@ -1,4 +1,4 @@
-import { writeFileSync, rmSync } from 'node:fs';
+import { readFileSync, writeFileSync, rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { watch, type FSWatcher } from 'chokidar';
@@ -31,6 +31,18 @@ export interface ServerState {
   url: string;
   guestUrl: string;
   startedAt: string;
+}
+
+/** The server running for this lab (inventory/server.json, a live pid that answers /healthz), if any. */
+export async function findServer(lab: Lab): Promise<ServerState | undefined> {
+  try {
+    const s = JSON.parse(readFileSync(lab.paths.serverState, 'utf8')) as ServerState;
+    process.kill(s.pid, 0);
+    const res = await fetch(`${s.url}/healthz`, { signal: AbortSignal.timeout(2000) });
+    return res.ok ? s : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

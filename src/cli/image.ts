@@ -1,0 +1,129 @@
+import type { Command } from 'commander';
+import { createInterface } from 'node:readline/promises';
+import { buildImage, vmSpecFor, ipArg, recordReach } from '../hostbuilder/build.js';
+import { bootFiles } from '../hostbuilder/bootfiles.js';
+import { providerFor } from '../providers/index.js';
+import { leasesFor } from '../kickstart/hosts.js';
+import { declaredHost } from '../config/load.js';
+import { UsageError, LabError } from '../errors.js';
+import { openLab, intOption } from './common.js';
+import { ago, print, printJson, table } from './output.js';
+import { stepProgress } from './progress.js';
+
+async function confirm(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) return false;
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const answer = await rl.question(`${question} [y/N] `);
+  rl.close();
+  return /^y(es)?$/i.test(answer.trim());
+}
+
+export function register(program: Command): void {
+  const image = program.command('image').description('the hostbuilder: build VMs from installer images and kickstarts, and manage them');
+
+  image
+    .command('build [name]')
+    .description('install an image VM from its kickstart and wait for its callback (no-op when built, unless --rebuild)')
+    .option('--all', 'every image in environments.ts')
+    .option('--rebuild', 'build again even when the image is installed')
+    .action(async (name: string | undefined, opts: { all?: boolean; rebuild?: boolean }, cmd: Command) => {
+      if (!name && !opts.all) throw new UsageError('which image? give its name, or --all');
+      const { lab, inventory } = await openLab(cmd, { requireIsos: name ? [name] : true });
+      const provider = providerFor(lab);
+      const names = opts.all ? Object.keys(lab.config.images) : [name!];
+      const abort = new AbortController();
+      const stop = (sig: string) => abort.abort(sig);
+      process.once('SIGINT', () => stop('SIGINT'));
+      process.once('SIGTERM', () => stop('SIGTERM'));
+      for (const n of names) {
+        const progress = stepProgress(`build ${n}`);
+        const t = performance.now();
+        try {
+          const r = await buildImage(lab, inventory, provider, n, { rebuild: opts.rebuild, events: progress, signal: abort.signal, log: (l) => process.stderr.write(`${l}\n`) });
+          progress.end();
+          print(r === 'exists' ? `${n}: installed already (--rebuild to build again)` : `${n}: installed in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+        } catch (e) {
+          progress.end();
+          throw e;
+        }
+      }
+    });
+
+  image
+    .command('list')
+    .description('images, their install state and their VMs')
+    .option('--json', 'print as JSON')
+    .action(async (opts: { json?: boolean }, cmd: Command) => {
+      const { lab, inventory } = await openLab(cmd);
+      const provider = providerFor(lab);
+      const data = await inventory.read();
+      const rows = await Promise.all(
+        Object.entries(lab.config.images).map(async ([n, cfg]) => {
+          const rec = data.images[n];
+          const vm = await provider.info(n);
+          const took = rec?.finished ? `${Math.round((Date.parse(rec.finished) - Date.parse(rec.started)) / 1000)} s` : rec ? `${ago(rec.started)} (running)` : undefined;
+          return { name: n, distro: cfg.distro, install: cfg.install, state: rec?.state ?? 'not built', vm: vm.state, took, reason: rec?.reason };
+        }),
+      );
+      if (opts.json) return printJson(rows);
+      print(table(['IMAGE', 'DISTRO', 'INSTALL', 'STATE', 'VM', 'TIME', 'REASON'], rows.map((r) => [r.name, r.distro, r.install, r.state, r.vm, r.took, r.reason])));
+    });
+
+  image
+    .command('start <name>')
+    .description('boot a VM from its disk, headless')
+    .action(async (name: string, _o: object, cmd: Command) => {
+      const { lab } = await openLab(cmd);
+      await providerFor(lab).start(name, { boot: { kind: 'disk' } });
+      print(`${name}: started`);
+    });
+
+  image
+    .command('stop <name>')
+    .description('ACPI power-off, then a hard power-off after the deadline')
+    .option('--deadline <s>', 'seconds to wait for the guest to power off', intOption('--deadline', 0, 3600), 60)
+    .action(async (name: string, opts: { deadline: number }, cmd: Command) => {
+      const { lab } = await openLab(cmd);
+      const how = await providerFor(lab).stop(name, opts.deadline * 1000);
+      print(`${name}: ${how === 'already' ? 'was not running' : how === 'graceful' ? 'powered off' : `forced off after ${opts.deadline} s`}`);
+    });
+
+  image
+    .command('del <name>')
+    .description('delete a VM and its disks (asks first unless --force)')
+    .option('-f, --force', 'do not ask')
+    .action(async (name: string, opts: { force?: boolean }, cmd: Command) => {
+      const { lab, inventory } = await openLab(cmd);
+      const provider = providerFor(lab);
+      if ((await provider.info(name)).state === 'missing') throw new UsageError(`no VM "${name}"`);
+      if (!opts.force && !(await confirm(`delete the VM ${name} and its disks?`))) {
+        throw new UsageError(`not deleted: ${name}`, 'confirm on a terminal, or pass --force');
+      }
+      await provider.delete(name);
+      await inventory.update((d) => {
+        delete d.hosts[name];
+        if (d.images[name]) delete d.images[name];
+      });
+      print(`${name}: deleted`);
+    });
+
+  image
+    .command('clone <source> <name>')
+    .description('a linked clone of a stopped VM, booting with its own name, MAC and host key')
+    .action(async (source: string, name: string, _o: object, cmd: Command) => {
+      const { lab, inventory } = await openLab(cmd);
+      const provider = providerFor(lab);
+      const src = await provider.info(source);
+      if (src.state === 'missing') throw new UsageError(`no VM "${source}"`);
+      const host = declaredHost(lab, name);
+      const srcHost = declaredHost(lab, source);
+      if (lab.config.images[srcHost.image]!.distro !== 'mini') {
+        throw new LabError(`cloning is for mini images for now: a ${lab.config.images[srcHost.image]!.distro} clone would keep ${source}'s name and host key`);
+      }
+      const files = await bootFiles(lab, host.image, () => undefined);
+      const lease = (await leasesFor(lab, inventory, [host])).get(name)!;
+      const spec = await vmSpecFor(lab, host, lease, files);
+      await recordReach(inventory, host, await provider.clone(source, spec));
+      print(`${name}: cloned from ${source} (MAC ${lease.mac}${ipArg(lab, name, lease) ? `, address ${lease.ip}` : ''}); start it with \`lab image start ${name}\``);
+    });
+}

@@ -1,0 +1,249 @@
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { createHash } from 'node:crypto';
+import { declaredHost, type Lab, type DeclaredHost } from '../config/load.js';
+import type { Inventory } from '../inventory/store.js';
+import type { ImageRecord, Lease } from '../inventory/types.js';
+import { leasesFor } from '../kickstart/hosts.js';
+import { hostContext, type Serving } from '../kickstart/context.js';
+import { pxeTree } from '../kickstart/pxe.js';
+import { ensureSecrets } from '../project/secrets.js';
+import type { Provider, VmInfo, VmSpec } from '../providers/types.js';
+import { findServer, startServer, type RunningServer } from '../server/serve.js';
+import { LabError, UsageError } from '../errors.js';
+import { parseCidr } from '../config/address.js';
+import { bootFiles, type BootFiles } from './bootfiles.js';
+import { runSteps, type Step, type StepEvents } from './steps.js';
+
+export interface BuildOptions {
+  rebuild?: boolean;
+  events: StepEvents;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+}
+
+interface BuildState {
+  lab: Lab;
+  inventory: Inventory;
+  provider: Provider;
+  host: DeclaredHost;
+  lease: Lease;
+  started: string;
+  files?: BootFiles;
+  server?: RunningServer;
+  serving?: Serving;
+  spec?: VmSpec;
+}
+
+const SYSLINUX = { pxelinux: '/usr/lib/PXELINUX/pxelinux.0', ldlinux: '/usr/lib/syslinux/modules/bios/ldlinux.c32' };
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** A tap name (at most 15 characters) that is stable for a VM. */
+export function tapName(vm: string): string {
+  return `lt${createHash('sha256').update(vm).digest('hex').slice(0, 10)}`;
+}
+
+/** The kernel's ip= argument (dracut's form) for a static lease; nothing with DHCP. */
+export function ipArg(lab: Lab, host: string, lease: Lease): string {
+  if (!lease.ip) return '';
+  return ` ip=${lease.ip}::${lab.config.network.gateway}:${parseCidr(lab.config.network.cidr).netmask}:${host}:eth0:none`;
+}
+
+export async function vmSpecFor(lab: Lab, host: DeclaredHost, lease: Lease, files: BootFiles): Promise<VmSpec> {
+  const image = lab.config.images[host.image]!;
+  return {
+    name: host.name,
+    cpus: image.cpus,
+    memoryMiB: image.memory,
+    diskMiB: image.disk,
+    mac: lease.mac,
+    network:
+      lab.config.network.mode === 'user'
+        ? { mode: 'user', sshPort: await freePort() }
+        : { mode: 'bridge', bridge: lab.config.network.name, tap: tapName(host.name) },
+    // The mini guest has no bootloader: its kernel boots the installed disk.
+    diskBoot: image.distro === 'mini' ? { kernel: files.kernel, initrd: files.initrd, append: `console=ttyS0 lab.host=${host.name}${ipArg(lab, host.name, lease)}` } : undefined,
+  };
+}
+
+/**
+ * Where lab reaches a VM's SSH from this machine when that is a forwarded
+ * port (user networking), kept on its host record for probes and SSH.
+ */
+export async function recordReach(inv: Inventory, host: DeclaredHost, vm: VmInfo): Promise<void> {
+  await inv.update((d) => {
+    const now = new Date().toISOString();
+    const h = (d.hosts[host.name] ??= { name: host.name, env: host.env, role: host.role, image: host.image, state: 'installing', firstSeen: now, lastSeen: now, bootCount: 0 });
+    if (vm.sshForward) h.reach = vm.sshForward;
+    else delete h.reach;
+  });
+}
+
+async function setImage(inv: Inventory, name: string, change: Partial<ImageRecord> & Pick<ImageRecord, 'state'>): Promise<void> {
+  await inv.update((d) => {
+    const prev = d.images[name];
+    d.images[name] = { ...(prev ?? { name, install: 'kernel', started: new Date().toISOString() }), ...change } as ImageRecord;
+  });
+}
+
+function steps(opts: BuildOptions): Step<BuildState>[] {
+  const log = opts.log ?? (() => undefined);
+  return [
+    {
+      name: 'installer files',
+      run: async (s) => {
+        s.files = await bootFiles(s.lab, s.host.image, log);
+      },
+    },
+    {
+      name: 'server',
+      run: async (s, note) => {
+        const secrets = ensureSecrets(s.lab.paths, s.lab.config.name);
+        const running = await findServer(s.lab);
+        if (running) {
+          note(`using the server at ${running.url}`);
+          s.serving = { serverUrl: running.guestUrl, token: secrets.token, publicKey: secrets.publicKey };
+          return;
+        }
+        s.server = await startServer(s.lab, { log: (l) => log(`server: ${l}`) });
+        note(`started a server at ${s.server.url} for this build`);
+        s.serving = { serverUrl: s.server.guestUrl, token: secrets.token, publicKey: secrets.publicKey };
+      },
+      undo: async (s) => {
+        await s.server?.close();
+      },
+    },
+    {
+      name: 'create VM',
+      run: async (s) => {
+        s.spec = await vmSpecFor(s.lab, s.host, s.lease, s.files!);
+        await recordReach(s.inventory, s.host, await s.provider.create(s.spec));
+      },
+      undo: async (s) => {
+        await s.provider.delete(s.host.name);
+      },
+    },
+    {
+      name: 'boot the installer',
+      run: async (s, note) => {
+        const image = s.lab.config.images[s.host.image]!;
+        const ctx = hostContext(s.lab, s.host, s.lease, s.serving!);
+        await setImage(s.inventory, s.host.name, { state: 'installing', install: image.install, started: s.started, finished: undefined, reason: undefined });
+        if (image.install === 'pxe') {
+          if (s.lab.config.network.mode !== 'user') {
+            throw new UsageError(`environments.ts: images.${s.host.image}.install: pxe needs network.mode 'user' (QEMU's built-in TFTP); use install: 'kernel' on a bridged lab`);
+          }
+          const root = path.join(s.lab.paths.inventory, 'tftp');
+          const leases = await leasesFor(s.lab, s.inventory, [s.host]);
+          for (const f of pxeTree(s.lab, leases, s.serving!)) {
+            mkdirSync(path.dirname(path.join(root, f.path)), { recursive: true });
+            writeFileSync(path.join(root, f.path), f.content);
+          }
+          mkdirSync(path.join(root, path.dirname(ctx.boot.kernel)), { recursive: true });
+          copyFileSync(s.files!.kernel, path.join(root, ctx.boot.kernel));
+          copyFileSync(s.files!.initrd, path.join(root, ctx.boot.initrd));
+          for (const f of Object.values(SYSLINUX)) {
+            if (!existsSync(f)) throw new LabError(`${f} is missing`, { hint: 'apt-get install pxelinux syslinux-common' });
+            copyFileSync(f, path.join(root, path.basename(f)));
+          }
+          note(`PXE from ${root}`);
+          await s.provider.start(s.host.name, { boot: { kind: 'pxe', tftpRoot: root, bootfile: 'pxelinux.0' }, noReboot: true });
+        } else {
+          await s.provider.start(s.host.name, {
+            boot: { kind: 'kernel', kernel: s.files!.kernel, initrd: s.files!.initrd, append: `${ctx.boot.args}${ipArg(s.lab, s.host.name, s.lease)}` },
+            noReboot: true,
+          });
+        }
+      },
+    },
+    {
+      name: 'wait for the callback',
+      run: async (s, note) => {
+        const image = s.lab.config.images[s.host.image]!;
+        const deadline = Date.parse(s.started) + image.installTimeout * 1000;
+        let fetched = false;
+        for (;;) {
+          if (opts.signal?.aborted) throw new LabError(`interrupted by ${String(opts.signal.reason ?? 'a signal')}`);
+          const h = (await s.inventory.read()).hosts[s.host.name];
+          if (h?.lastCallback && h.lastCallback >= s.started) return;
+          if (!fetched && h?.installStarted && h.installStarted >= s.started) {
+            fetched = true;
+            note('kickstart fetched: installing');
+          }
+          const state = (await s.provider.info(s.host.name)).state;
+          if (state === 'stopped') throw await failure(s, 'failed', 'the installer stopped before calling back');
+          if (Date.now() > deadline) {
+            throw await failure(s, 'stalled', `no callback within ${image.installTimeout} s (installTimeout)`);
+          }
+          note(`waiting for the callback (${Math.round((Date.now() - Date.parse(s.started)) / 1000)} s)`);
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      },
+    },
+    {
+      name: 'installer powers off',
+      run: async (s) => {
+        // The mini installer powers off; anaconda's reboot ends QEMU under -no-reboot.
+        const end = Date.now() + 120_000;
+        while ((await s.provider.info(s.host.name)).state !== 'stopped') {
+          if (Date.now() > end) {
+            await s.provider.stop(s.host.name, 30_000);
+            break;
+          }
+          await new Promise((r) => setTimeout(r, 500));
+        }
+        await setImage(s.inventory, s.host.name, { state: 'installed', finished: new Date().toISOString() });
+      },
+    },
+  ];
+}
+
+/** Record why a build failed, keep the console, and say so with its last lines. */
+async function failure(s: BuildState, state: 'failed' | 'stalled', why: string): Promise<LabError> {
+  const tail = await s.provider.consoleTail(s.host.name, 15);
+  const logs = path.join(s.lab.paths.inventory, 'logs');
+  mkdirSync(logs, { recursive: true });
+  const saved = path.join(logs, `${s.host.name}-${s.started.replace(/[:.]/g, '-')}.console.log`);
+  writeFileSync(saved, `${tail}\n`);
+  await setImage(s.inventory, s.host.name, { state, reason: why, consoleLog: saved, finished: new Date().toISOString() });
+  return new LabError(`image ${s.host.name}: ${why}; console (last lines, kept in ${saved}):\n${tail.replace(/^/gm, '  | ')}`);
+}
+
+/**
+ * Build an image: install its VM from the kickstart and wait for the callback.
+ * An installed image is left alone unless rebuild; a VM left by an
+ * interrupted build is deleted and the build starts over.
+ */
+export async function buildImage(lab: Lab, inventory: Inventory, provider: Provider, image: string, opts: BuildOptions): Promise<'built' | 'exists'> {
+  if (!(image in lab.config.images)) {
+    throw new UsageError(`no image "${image}" in environments.ts; images are: ${Object.keys(lab.config.images).join(', ')}`);
+  }
+  const host = declaredHost(lab, image);
+  const record = (await inventory.read()).images[image];
+  const vm = await provider.info(image);
+  if (!opts.rebuild && record?.state === 'installed' && vm.state !== 'missing') return 'exists';
+  if (vm.state !== 'missing') {
+    opts.log?.(`removing the VM ${image} left by ${record?.state === 'installed' ? 'the previous build' : 'an interrupted build'}`);
+    await provider.delete(image);
+  }
+  const leases = await leasesFor(lab, inventory, [host]);
+  const state: BuildState = { lab, inventory, provider, host, lease: leases.get(image)!, started: new Date().toISOString() };
+  try {
+    await runSteps(steps(opts), state, opts.events, opts.signal);
+  } catch (e) {
+    const rec = (await inventory.read()).images[image];
+    if (rec?.state === 'installing') await setImage(inventory, image, { state: 'failed', reason: e instanceof Error ? e.message.split('\n')[0] : String(e), finished: new Date().toISOString() });
+    throw e;
+  } finally {
+    await state.server?.close();
+  }
+  return 'built';
+}
