@@ -2,7 +2,7 @@ import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { declaredHost, type Lab, type DeclaredHost } from '../config/load.js';
+import { allHosts, declaredHost, type Lab, type DeclaredHost } from '../config/load.js';
 import type { Inventory } from '../inventory/store.js';
 import type { ImageRecord, Lease } from '../inventory/types.js';
 import { leasesFor } from '../kickstart/hosts.js';
@@ -136,13 +136,14 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
       run: async (s, note) => {
         const image = s.lab.config.images[s.host.image]!;
         const ctx = hostContext(s.lab, s.host, s.lease, s.serving!);
+        const cdrom = image.iso ? path.resolve(s.lab.paths.dir, image.iso) : undefined;
         await setImage(s.inventory, s.host.name, { state: 'installing', install: image.install, started: s.started, finished: undefined, reason: undefined });
         if (image.install === 'pxe') {
           if (s.lab.config.network.mode !== 'user') {
             throw new UsageError(`environments.ts: images.${s.host.image}.install: pxe needs network.mode 'user' (QEMU's built-in TFTP); use install: 'kernel' on a bridged lab`);
           }
           const root = path.join(s.lab.paths.inventory, 'tftp');
-          const leases = await leasesFor(s.lab, s.inventory, [s.host]);
+          const leases = await leasesFor(s.lab, s.inventory, allHosts(s.lab));
           for (const f of pxeTree(s.lab, leases, s.serving!)) {
             mkdirSync(path.dirname(path.join(root, f.path)), { recursive: true });
             writeFileSync(path.join(root, f.path), f.content);
@@ -155,11 +156,12 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
             copyFileSync(f, path.join(root, path.basename(f)));
           }
           note(`PXE from ${root}`);
-          await s.provider.start(s.host.name, { boot: { kind: 'pxe', tftpRoot: root, bootfile: 'pxelinux.0' }, noReboot: true });
+          await s.provider.start(s.host.name, { boot: { kind: 'pxe', tftpRoot: root, bootfile: 'pxelinux.0' }, noReboot: true, cdrom });
         } else {
           await s.provider.start(s.host.name, {
             boot: { kind: 'kernel', kernel: s.files!.kernel, initrd: s.files!.initrd, append: `${ctx.boot.args}${ipArg(s.lab, s.host.name, s.lease)}` },
             noReboot: true,
+            cdrom,
           });
         }
       },

@@ -47,6 +47,8 @@ export interface StartOptions {
   boot: BootSource;
   /** Power off instead of rebooting (an installer's final reboot ends the install). */
   noReboot?: boolean;
+  /** An installer ISO to attach as a CD-ROM (anaconda's inst.repo=cdrom). */
+  cdrom?: string;
 }
 
 export interface Provider {

@@ -70,6 +70,7 @@ export class QemuProvider implements Provider {
       ...this.netArgs(spec, opts),
       '-device', `e1000,netdev=n0,mac=${spec.mac}`,
       ...(opts.noReboot ? ['-no-reboot'] : []),
+      ...(opts.cdrom ? ['-drive', `file=${opts.cdrom},media=cdrom,readonly=on`] : []),
     ];
     const boot = opts.boot.kind === 'disk' && spec.diskBoot ? { kind: 'kernel' as const, ...spec.diskBoot } : opts.boot;
     if (boot.kind === 'kernel') args.push('-kernel', boot.kernel, '-initrd', boot.initrd, '-append', boot.append);
