@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 # the ping benchmark's yardstick; qemu-*: the QEMU provider; busybox-static,
 # dropbear-bin, cpio: the mini guest (guest/mini/build.sh); openssh-client:
 # ssh and scp for people and the tests; libarchive-tools: bsdtar, to take the
-# installer kernel out of an ISO; pxelinux, syslinux-common: PXE installs.
+# installer kernel out of an ISO; pxelinux, syslinux-common: PXE installs;
+# genisoimage: the tests make an installer ISO.
 packages=(iproute2 iputils-ping curl fping qemu-system-x86 qemu-utils busybox-static dropbear-bin cpio openssh-client
-  libarchive-tools pxelinux syslinux-common)
+  libarchive-tools pxelinux syslinux-common genisoimage)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -2,7 +2,9 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import net from 'node:net';
 import { execa, type ResultPromise } from 'execa';
+import ssh2 from 'ssh2';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const cli = path.join(repo, 'dist', 'cli.js');
@@ -25,6 +27,9 @@ export async function tempLab(edit?: (source: string) => string): Promise<{ dir:
   const dir = mkdtempSync(path.join(tmpdir(), 'lab-test-'));
   const r = await lab(['init', dir, '--force']);
   if (r.exitCode !== 0) throw new Error(`lab init failed: ${r.stderr}`);
+  // A kickstart that never calls back, for stalled-install tests.
+  const ks = readFileSync(path.join(dir, 'kickstart', 'mini-ks.cfg'), 'utf8');
+  writeFileSync(path.join(dir, 'kickstart', 'silent.cfg'), ks.replace(/^wget .*$/m, 'sleep 600'));
   if (edit) {
     const file = path.join(dir, 'environments.ts');
     writeFileSync(file, edit(readFileSync(file, 'utf8')));
@@ -42,9 +47,13 @@ export interface Served {
   stop: () => Promise<void>;
 }
 
-/** `lab serve` as a child process on a free loopback port. */
-export async function serve(dir: string): Promise<Served> {
-  const child = execa(process.execPath, [cli, 'serve', '--lab', dir, '--bind', '127.0.0.1', '--port', '0'], { reject: false, all: true });
+/**
+ * `lab serve` as a child process on loopback: on a free port, or on the lab's
+ * configured one (where installed guests call back).
+ */
+export async function serve(dir: string, opts: { configuredPort?: boolean } = {}): Promise<Served> {
+  const port = opts.configuredPort ? [] : ['--port', '0'];
+  const child = execa(process.execPath, [cli, 'serve', '--lab', dir, '--bind', '127.0.0.1', ...port], { reject: false, all: true });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`lab serve did not start: ${out}`)), 20_000);
@@ -81,4 +90,39 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms = 1
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out waiting for ${what}`);
+}
+
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const port = (s.address() as net.AddressInfo).port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** Run a command over SSH (ssh2), accepting only the host key whose base64 blob is given. */
+export function sshRun(port: number, privateKey: string, hostKeyBlob: string, command: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const c = new ssh2.Client();
+    c.on('ready', () => {
+      c.exec(command, (err, stream) => {
+        if (err) return reject(err);
+        let out = '';
+        stream.on('data', (d: Buffer) => (out += d.toString()));
+        stream.on('close', () => {
+          c.end();
+          resolve(out);
+        });
+      });
+    });
+    c.on('error', reject);
+    c.connect({
+      host: '127.0.0.1',
+      port,
+      username: 'root',
+      privateKey,
+      readyTimeout: 20_000,
+      hostVerifier: (key: Buffer) => key.toString('base64') === hostKeyBlob,
+    });
+  });
 }

@@ -1,50 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import net from 'node:net';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import ssh2 from 'ssh2';
-import { lab, tempLab, serve, userNetworking, eventually } from './helpers.js';
+import { lab, tempLab, serve, userNetworking, eventually, freePort, sshRun } from './helpers.js';
 import { QemuProvider } from '../src/providers/qemu/provider.js';
 import { miniGuest } from '../src/images/mini.js';
 import { Inventory } from '../src/inventory/store.js';
 import { labPaths } from '../src/project/paths.js';
 import type { HostRecord } from '../src/inventory/types.js';
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
-
-function sshRun(port: number, privateKey: string, hostKeyBlob: string, command: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const c = new ssh2.Client();
-    c.on('ready', () => {
-      c.exec(command, (err, stream) => {
-        if (err) return reject(err);
-        let out = '';
-        stream.on('data', (d: Buffer) => (out += d.toString()));
-        stream.on('close', () => {
-          c.end();
-          resolve(out);
-        });
-      });
-    });
-    c.on('error', reject);
-    c.connect({
-      host: '127.0.0.1',
-      port,
-      username: 'root',
-      privateKey,
-      readyTimeout: 20_000,
-      hostVerifier: (key: Buffer) => key.toString('base64') === hostKeyBlob,
-    });
-  });
-}
 
 test('a mini guest installs from its kickstart by direct kernel boot, boots its disk, answers SSH with the recorded host key, stops gracefully, and is deleted without a trace', { timeout: 600_000 }, async () => {
   const { dir, cleanup } = await tempLab(userNetworking);

@@ -1,0 +1,122 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { lab, tempLab, serve, userNetworking, eventually, sshRun, readJson, freePort } from './helpers.js';
+import { miniGuest } from '../src/images/mini.js';
+import type { InventoryData } from '../src/inventory/types.js';
+
+const db = (dir: string) => readJson<InventoryData>(path.join(dir, 'inventory', 'db.json'));
+const qemuOf = async (vm: string) => (await execa('pgrep', ['-f', `qemu-system-x86_64 -name ${vm} `], { reject: false })).stdout.trim();
+
+/** The scaffold on user networking, with extra images for the PXE and ISO paths. */
+const withImages = (s: string) =>
+  userNetworking(s).replace(
+    '    mini: {',
+    `    minipxe: { distro: 'mini', kickstart: 'kickstart/mini-ks.cfg', memory: 256, disk: 64, install: 'pxe' },
+    isolike: { distro: 'centos', iso: 'iso/isolike.iso', kickstart: 'kickstart/mini-ks.cfg', memory: 256, disk: 64 },
+    mini: {`,
+  );
+
+test('image build by direct kernel boot: callback recorded, a rerun is a no-op, a clone boots with its own name, MAC and host key, stop and delete leave nothing', { timeout: 600_000 }, async () => {
+  // Installed guests call back to the configured port: a free one for this test.
+  const port = await freePort();
+  const { dir, cleanup } = await tempLab((s) => withImages(s).replace('serverPort: 8077', `serverPort: ${port}`));
+  let served: Awaited<ReturnType<typeof serve>> | undefined;
+  try {
+    // No server runs: the build starts one of its own for the install.
+    const build = await lab(['--lab', dir, 'image', 'build', 'mini']);
+    assert.equal(build.exitCode, 0, build.stderr);
+    assert.match(build.stdout, /^mini: installed in [\d.]+ s$/m);
+    assert.match(build.stderr, /wait for the callback: done/);
+    const image = db(dir).hosts.mini!;
+    assert.equal(image.bootCount, 1);
+    assert.equal(db(dir).images.mini!.state, 'installed');
+    assert.equal(existsSync(path.join(dir, 'inventory', 'server.json')), false, 'the build stopped its server');
+
+    const again = await lab(['--lab', dir, 'image', 'build', 'mini']);
+    assert.match(again.stdout, /^mini: installed already/m);
+    const list = JSON.parse((await lab(['--lab', dir, 'image', 'list', '--json'])).stdout) as { name: string; state: string; vm: string }[];
+    assert.deepEqual(list.find((r) => r.name === 'mini'), { ...list.find((r) => r.name === 'mini'), state: 'installed', vm: 'stopped' });
+
+    served = await serve(dir, { configuredPort: true });
+    const clone = await lab(['--lab', dir, 'image', 'clone', 'mini', 'demo-worker-1']);
+    assert.equal(clone.exitCode, 0, clone.stderr);
+    const start = await lab(['--lab', dir, 'image', 'start', 'demo-worker-1']);
+    assert.equal(start.exitCode, 0, start.stderr);
+    await eventually(() => (db(dir).hosts['demo-worker-1']?.bootCount ?? 0) >= 1, 120_000, 'the clone to call back');
+    const w = db(dir).hosts['demo-worker-1']!;
+    assert.equal(w.mac, db(dir).leases['demo-worker-1']!.mac);
+    assert.notEqual(w.mac, image.mac);
+    assert.notEqual(w.hostKey, image.hostKey, 'a clone makes its own host key');
+    assert.equal(w.env, 'demo');
+    const key = readFileSync(path.join(dir, 'inventory', 'lab_ed25519'), 'utf8');
+    assert.equal((await sshRun(w.reach!.port, key, w.hostKey!.split(' ')[1]!, 'hostname')).trim(), 'demo-worker-1');
+
+    const stop = await lab(['--lab', dir, 'image', 'stop', 'demo-worker-1', '--deadline', '60']);
+    assert.match(stop.stdout, /demo-worker-1: powered off/);
+    const refused = await lab(['--lab', dir, 'image', 'del', 'demo-worker-1']);
+    assert.equal(refused.exitCode, 2, 'no terminal to confirm on, no --force');
+    for (const vm of ['demo-worker-1', 'mini']) {
+      const del = await lab(['--lab', dir, 'image', 'del', vm, '--force']);
+      assert.equal(del.exitCode, 0, del.stderr);
+      assert.equal(existsSync(path.join(dir, 'inventory', 'vms', vm)), false);
+      assert.equal(await qemuOf(vm), '');
+      assert.equal(db(dir).hosts[vm], undefined);
+    }
+  } finally {
+    await served?.stop();
+    for (const vm of ['demo-worker-1', 'mini']) await lab(['--lab', dir, 'image', 'del', vm, '--force']);
+    cleanup();
+  }
+});
+
+test('image build over PXE (QEMU TFTP, pxelinux) and from an installer ISO (kernel from images/pxeboot/, ISO as CD-ROM)', { timeout: 600_000 }, async () => {
+  const { dir, cleanup } = await tempLab(withImages);
+  try {
+    // An ISO laid out as CentOS's: images/pxeboot/vmlinuz and initrd.img (here the mini guest's).
+    const guest = await miniGuest();
+    const tree = path.join(dir, 'isotree', 'images', 'pxeboot');
+    mkdirSync(tree, { recursive: true });
+    copyFileSync(guest.kernel, path.join(tree, 'vmlinuz'));
+    copyFileSync(guest.initrd, path.join(tree, 'initrd.img'));
+    await execa('genisoimage', ['-quiet', '-R', '-J', '-V', 'ISOLIKE', '-o', path.join(dir, 'iso', 'isolike.iso'), path.join(dir, 'isotree')]);
+
+    for (const name of ['minipxe', 'isolike']) {
+      const r = await lab(['--lab', dir, 'image', 'build', name]);
+      assert.equal(r.exitCode, 0, r.stderr);
+      assert.equal(db(dir).hosts[name]!.bootCount, 1, name);
+      assert.equal(db(dir).images[name]!.state, 'installed');
+      assert.equal(db(dir).images[name]!.install, name === 'minipxe' ? 'pxe' : 'kernel');
+    }
+    const cfg = readFileSync(path.join(dir, 'inventory', 'tftp', `pxelinux.cfg/01-${db(dir).leases.minipxe!.mac.replace(/:/g, '-')}`), 'utf8');
+    assert.match(cfg, /inst\.ks=http:\/\/10\.0\.2\.2:\d+\/ks\/minipxe/);
+  } finally {
+    for (const vm of ['minipxe', 'isolike']) await lab(['--lab', dir, 'image', 'del', vm, '--force']);
+    cleanup();
+  }
+});
+
+test('an install that never calls back is stalled at its deadline: console tail shown and kept, the VM removed', { timeout: 300_000 }, async () => {
+  // A kickstart with no callback in %post, whose installer stays up instead of powering off.
+  const { dir, cleanup } = await tempLab((s) =>
+    userNetworking(s).replace('    mini: {', "    silent: { distro: 'mini', kickstart: 'kickstart/silent.cfg', memory: 256, disk: 64, installTimeout: 25 },\n    mini: {"),
+  );
+  try {
+    const r = await lab(['--lab', dir, 'image', 'build', 'silent']);
+    assert.equal(r.exitCode, 1);
+    assert.match(r.stderr, /lab: image silent: no callback within 25 s \(installTimeout\); console \(last lines, kept in .*\):/);
+    assert.match(r.stderr, /\| mini: running %post/);
+    assert.match(r.stderr, /undid "create VM"/);
+    const rec = db(dir).images.silent!;
+    assert.equal(rec.state, 'stalled');
+    assert.ok(existsSync(rec.consoleLog!));
+    assert.equal(existsSync(path.join(dir, 'inventory', 'vms', 'silent')), false);
+    assert.equal(await qemuOf('silent'), '');
+    assert.equal(db(dir).hosts.silent!.state, 'installing', 'it fetched its kickstart');
+  } finally {
+    await lab(['--lab', dir, 'image', 'del', 'silent', '--force']);
+    cleanup();
+  }
+});
