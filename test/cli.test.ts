@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, statSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { lab, tempLab } from './helpers.js';
@@ -94,6 +94,30 @@ test('lab pxe --out writes a TFTP-ready tree', async () => {
     assert.ok(cfgs.includes('default'));
     assert.deepEqual(readdirSync(path.join(out, 'ipxe')).filter((f) => !f.startsWith('demo-') && !f.startsWith('prod-')).sort(), ['centos9.ipxe', 'mini.ipxe']);
     assert.match(readFileSync(path.join(out, 'boot.ipxe'), 'utf8'), /^#!ipxe/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('lab kickstart --lint passes the scaffold and names what an unattended install would stop at', async () => {
+  const { dir, cleanup } = await tempLab();
+  try {
+    const ok = await lab(['kickstart', '--all', '--lint', '--lab', dir]);
+    assert.equal(ok.exitCode, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /^17 kickstarts complete for an unattended install$/m);
+    const file = path.join(dir, 'kickstart', 'centos-ks.cfg');
+    const ks = readFileSync(file, 'utf8');
+    // pykickstart's validator accepts all of this; an install would hang or never report back.
+    writeFileSync(file, ks.replace(/^timezone .*$/m, '').replace(/^reboot .*$/m, '').replace(/^curl .*\\\n.*\\\n.*$/m, 'true').concat('\nauthconfig --enableshadow\n'));
+    const bad = await lab(['kickstart', 'prod-worker-1', '--lint', '--lab', dir]);
+    assert.equal(bad.exitCode, 1);
+    const lines = bad.stdout.trim().split('\n');
+    assert.deepEqual(lines.map((l) => l.replace(/:.*$/, '')), Array(lines.length).fill('kickstart/centos-ks.cfg (prod-worker-1)'));
+    assert.match(bad.stdout, /missing timezone/);
+    assert.match(bad.stdout, /missing reboot, poweroff, halt or shutdown/);
+    assert.match(bad.stdout, /no callback in %post/);
+    assert.match(bad.stdout, /"authconfig" is not a RHEL 9 kickstart command/);
+    assert.match(bad.stderr, /^lab: 1 of 1 kickstarts are not complete for an unattended install$/m);
   } finally {
     cleanup();
   }

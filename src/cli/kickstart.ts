@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
-import { renderKickstart, writeKickstarts, offlineServing } from '../kickstart/hosts.js';
-import { UsageError } from '../errors.js';
+import { renderKickstart, renderKickstartWith, writeKickstarts, offlineServing, leasesFor } from '../kickstart/hosts.js';
+import { lintKickstart } from '../kickstart/lint.js';
+import { hostContext } from '../kickstart/context.js';
+import { allHosts, declaredHost } from '../config/load.js';
+import { LabError, UsageError } from '../errors.js';
 import { openLab } from './common.js';
 import { print } from './output.js';
 
@@ -10,12 +13,27 @@ export function register(program: Command): void {
     .description("print the kickstart a host gets from the server, or write every host's with --all --out DIR")
     .option('--all', 'every host declared in environments.ts')
     .option('--out <dir>', 'with --all: the folder to write <host>.cfg files to (mode 0600: they hold the callback token)')
-    .action(async (host: string | undefined, opts: { all?: boolean; out?: string }, cmd: Command) => {
+    .option('--lint', 'check that the kickstart is complete for an unattended install, instead of printing it')
+    .action(async (host: string | undefined, opts: { all?: boolean; out?: string; lint?: boolean }, cmd: Command) => {
       if (opts.all && host) throw new UsageError('give a host name or --all, not both');
       if (!opts.all && !host) throw new UsageError('which host? give its name, or --all --out DIR');
-      if (opts.all && !opts.out) throw new UsageError('--all needs --out DIR');
+      if (opts.all && !opts.out && !opts.lint) throw new UsageError('--all needs --out DIR (or --lint)');
       const { lab, inventory } = await openLab(cmd);
       const serving = offlineServing(lab);
+      if (opts.lint) {
+        const hosts = host ? [declaredHost(lab, host)] : allHosts(lab);
+        const leases = await leasesFor(lab, inventory, hosts);
+        let bad = 0;
+        for (const h of hosts) {
+          const text = renderKickstartWith(lab, h, leases.get(h.name)!, serving);
+          const image = lab.config.images[h.image]!;
+          const problems = lintKickstart(text, image.distro, hostContext(lab, h, leases.get(h.name)!, serving).callback.url);
+          for (const p of problems) print(`${image.kickstart} (${h.name}): ${p}`);
+          if (problems.length) bad++;
+        }
+        if (bad) throw new LabError(`${bad} of ${hosts.length} kickstarts are not complete for an unattended install`);
+        return print(`${hosts.length} kickstart${hosts.length === 1 ? '' : 's'} complete for an unattended install`);
+      }
       if (host) return print(await renderKickstart(lab, inventory, host, serving));
       const files = await writeKickstarts(lab, inventory, serving, opts.out!);
       print(`wrote ${files.length} kickstarts to ${opts.out}`);
