@@ -1,12 +1,10 @@
 #!/usr/bin/env bash
-# The main job on the built-in default: a lab folder from `lab init`, its
-# network in a namespace of its own, `lab serve` on the gateway, hosts fetching
-# their kickstarts and calling back, and the host manager pinging them.
-#
-# Until the hostbuilder lands (`lab image build`), the hosts are network
-# namespaces on the lab bridge at their leased addresses, standing in for
-# guests: they make the same HTTP requests an installer makes and answer real
-# pings. Run as root. --keep leaves the lab running and prints how to use it.
+# The main job on the built-in default: a real lab of small QEMU guests.
+# It scaffolds a lab with `lab init`, makes its network (a bridge holding the
+# gateway address, in a network namespace of its own), runs `lab serve` on the
+# gateway, builds the mini image from its kickstart, clones it into the demo
+# environment's hosts, boots them, and runs the host manager over them.
+# Run as root. --keep leaves the lab running and prints how to use it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
@@ -20,65 +18,55 @@ labdir=$(mktemp -d /tmp/lab-demo.XXXXXX)
 ns=labdemo$$
 hosts=(demo-lb-1 demo-worker-1 demo-worker-2)
 server=""
-lab() { node "$repo/dist/cli.js" --lab "$labdir" "$@"; }
-in_ns() { ip netns exec "$ns" "$@"; }
+lab() { ip netns exec "$ns" node "$repo/dist/cli.js" --lab "$labdir" "$@"; }
+db() { node -e "const d=require('$labdir/inventory/db.json'); $1"; }
 
 cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null || true
-  for i in "${!hosts[@]}"; do ip netns del "$ns-h$i" 2>/dev/null || true; done
-  ip netns del "$ns" 2>/dev/null || true
+  set +e
+  for vm in "${hosts[@]}" mini; do lab image del "$vm" --force >/dev/null 2>&1; done
+  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  ip netns del "$ns" 2>/dev/null
   rm -rf "$labdir"
 }
-if [ "$keep" = 0 ]; then trap cleanup EXIT; fi
+trap 'cleanup' EXIT
+[ "$keep" = 1 ] && trap - EXIT
 
 step "1. a new lab folder: lab init $labdir"
-lab init "$labdir"
+node "$repo/dist/cli.js" init "$labdir"
 
-step "2. lab check (the mini image needs no ISO)"
-lab check --images mini
-
-step "3. the lab network: namespace $ns, bridge labnet, gateway 10.77.0.1/24"
+step "2. the lab network: namespace $ns, bridge labnet, gateway 10.77.0.1/24"
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 ip -n "$ns" link add labnet type bridge
 ip -n "$ns" addr add 10.77.0.1/24 dev labnet
 ip -n "$ns" link set labnet up
+lab check --images mini
 
-step "4. lab serve, bound to the gateway"
-in_ns node "$repo/dist/cli.js" --lab "$labdir" serve > "$labdir/serve.log" 2>&1 &
+step "3. lab serve, bound to the gateway"
+lab serve > "$labdir/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do
-  in_ns curl -fsS -o /dev/null http://10.77.0.1:8077/healthz 2>/dev/null && break
+  ip netns exec "$ns" curl -fsS -o /dev/null http://10.77.0.1:8077/healthz 2>/dev/null && break
   sleep 0.1
 done
 head -n 1 "$labdir/serve.log"
 
-step "5. what demo-worker-1's installer will get (lab kickstart demo-worker-1, first lines)"
-lab kickstart demo-worker-1 | sed -n '1,9p'
-lease() { node -e 'const d=require(process.argv[1]);console.log(d.leases[process.argv[2]][process.argv[3]])' "$labdir/inventory/db.json" "$1" "$2"; }
-mac=$(lease demo-worker-1 mac)
-echo "... and its PXE file, GET /pxe/pxelinux.cfg/01-${mac//:/-}:"
-in_ns curl -fsS "http://10.77.0.1:8077/pxe/pxelinux.cfg/01-${mac//:/-}" | sed 's/^/    /'
+step "4. what demo-worker-1's installer would get (lab kickstart demo-worker-1, first lines)"
+lab kickstart demo-worker-1 | sed -n '1,8p'
+lab kickstart --all --lint
 
-step "6. hosts boot: each fetches its kickstart, then calls back from its own address"
-for i in "${!hosts[@]}"; do
-  h=${hosts[$i]}
-  hns="$ns-h$i"
-  ip=$(lease "$h" ip)
-  mac=$(lease "$h" mac)
-  ip netns add "$hns"
-  ip -n "$ns" link add "dv$$$i" type veth peer name eth0 netns "$hns"
-  ip -n "$ns" link set "dv$$$i" master labnet up
-  ip -n "$hns" link set eth0 address "$mac"
-  ip -n "$hns" addr add "$ip/24" dev eth0
-  ip -n "$hns" link set eth0 up
-  ip -n "$hns" link set lo up
-  ks=$(ip netns exec "$hns" curl -fsS --retry 5 --retry-connrefused "http://10.77.0.1:8077/ks/$h")
-  cb=$(printf '%s\n' "$ks" | grep -o '"http://[^"]*/booted?[^"]*"' | tr -d '"')
-  cb=${cb//\$\{mac\}/$mac}
-  cb=${cb//\$\{ip\}/$ip}
-  printf '%-14s %-10s %s -> ' "$h" "$ip" "$mac"
-  ip netns exec "$hns" curl -fsS "$cb"
+step "5. lab image build mini: a QEMU VM installs itself from its kickstart and calls back"
+lab image build mini
+lab image list
+
+step "6. the demo environment's hosts: linked clones of mini, each with its own name, MAC and address"
+for h in "${hosts[@]}"; do lab image clone mini "$h"; done
+for h in "${hosts[@]}"; do lab image start "$h"; done
+echo "waiting for their boot callbacks..."
+for _ in $(seq 1 240); do
+  n=$(db "console.log(['demo-lb-1','demo-worker-1','demo-worker-2'].filter(h => d.hosts[h] && d.hosts[h].bootCount > 0).length)")
+  [ "$n" = 3 ] && break
+  sleep 0.5
 done
 
 step "7. the boot log (inventory/booted.log)"
@@ -87,22 +75,29 @@ cat "$labdir/inventory/booted.log"
 step "8. lab hosts logged"
 lab hosts logged
 
-step "9. demo-worker-2 goes away; lab hosts filter pings every logged host"
-ip netns del "$ns-h2"
-in_ns node "$repo/dist/cli.js" --lab "$labdir" hosts filter
+step "9. into demo-worker-1 over SSH, with the host key it sent at its callback pinned"
+ip=$(db "console.log(d.hosts['demo-worker-1'].ip)")
+db "console.log(d.hosts['demo-worker-1'].ip + ' ' + d.hosts['demo-worker-1'].hostKey)" > "$labdir/known_hosts"
+ip netns exec "$ns" ssh -i "$labdir/inventory/lab_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=yes \
+  -o UserKnownHostsFile="$labdir/known_hosts" "root@$ip" 'echo "$(hostname): up $(cut -d" " -f1 /proc/uptime) s, $(ip -4 -o addr show eth0 | awk "{print \$4}")"'
 
-step "10. lab hosts list: the current hosts"
+step "10. demo-worker-2 powers off; lab hosts filter pings every logged host"
+lab image stop demo-worker-2
+lab hosts filter
+
+step "11. lab hosts list: the current hosts"
 lab hosts list
 
 if [ "$keep" = 1 ]; then
   cat <<EOF2
 
-The lab keeps running (server pid $server, lab folder $labdir).
-  lab --lab $labdir hosts list
-  ip netns exec $ns curl -s http://10.77.0.1:8077/api/hosts
+The lab keeps running: namespace $ns, server pid $server, lab folder $labdir.
+  ip netns exec $ns node $repo/dist/cli.js --lab $labdir hosts list
+  ip netns exec $ns ssh -i $labdir/inventory/lab_ed25519 -o UserKnownHostsFile=$labdir/known_hosts root@$ip
   tail -f $labdir/inventory/booted.log
-Stop it: kill $server; ip netns del $ns; ip netns del $ns-h0; ip netns del $ns-h1
+Next: lab image start demo-worker-2, lab hosts filter, lab image clone mini demo-worker-3.
+Stop it all: for vm in ${hosts[*]} mini; do ip netns exec $ns node $repo/dist/cli.js --lab $labdir image del \$vm --force; done; kill $server; ip netns del $ns
 EOF2
 else
-  step "done: stopping the server and removing the namespaces (run with --keep to look around)"
+  step "done: deleting the VMs, stopping the server, removing the namespace (--keep to look around)"
 fi
