@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Lab } from '../config/load.js';
-import { EnvironmentError } from '../errors.js';
+import { VirtualBoxProvider } from './virtualbox/provider.js';
 import { QemuProvider } from './qemu/provider.js';
 import type { Provider } from './types.js';
 
@@ -9,6 +9,6 @@ export function providerFor(lab: Lab): Provider {
     case 'qemu':
       return new QemuProvider(path.join(lab.paths.inventory, 'vms'));
     case 'virtualbox':
-      throw new EnvironmentError('the virtualbox provider is not available in this version of lab', "use provider: 'qemu' in environments.ts");
+      return new VirtualBoxProvider(path.join(lab.paths.inventory, 'vbox'));
   }
 }

@@ -1,0 +1,206 @@
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { LabError, UsageError } from '../../errors.js';
+import type { BootSource, Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
+import { VBoxDriver } from './driver.js';
+import { macFromVBox, macToVBox } from './parse.js';
+
+const SYSLINUX = { pxelinux: '/usr/lib/PXELINUX/pxelinux.0', ldlinux: '/usr/lib/syslinux/modules/bios/ldlinux.c32' };
+const BASE_SNAPSHOT = 'lab-base';
+
+/**
+ * VirtualBox through VBoxManage. VirtualBox cannot boot a kernel directly, so
+ * an installer's kernel line reaches the guest through the NAT adapter's
+ * built-in TFTP: VirtualBox offers `<vmname>.pxe` from its TFTP folder, lab
+ * puts pxelinux there under that name, with a pxelinux.cfg/01-<mac> that
+ * boots the given kernel, initrd and kernel line.
+ */
+export class VirtualBoxProvider implements Provider {
+  readonly name = 'virtualbox';
+  constructor(
+    private readonly vmsDir: string,
+    private readonly driver = new VBoxDriver(),
+    /** VirtualBox's NAT TFTP root: the TFTP folder beside VirtualBox.xml. */
+    private readonly tftpRoot = process.env.LAB_VBOX_TFTP ?? path.join(homedir(), '.config', 'VirtualBox', 'TFTP'),
+  ) {}
+
+  private dir(name: string): string {
+    return path.join(this.vmsDir, name);
+  }
+  private spec(name: string): VmSpec {
+    const f = path.join(this.dir(name), 'vm.json');
+    if (!existsSync(f)) throw new UsageError(`no VM "${name}" (nothing at ${this.dir(name)})`);
+    return JSON.parse(readFileSync(f, 'utf8')) as VmSpec;
+  }
+
+  /** Settings shared by create and clone: NICs, MAC, console; per VirtualBox version. */
+  private async nicSettings(spec: VmSpec): Promise<string[]> {
+    const v7 = (await this.driver.getVersion()).major >= 7;
+    const mac = macToVBox(spec.mac);
+    const nat = (n: number) => [`--nic${n}`, 'nat', ...(v7 ? [`--nat-localhostreachable${n}`, 'on'] : [])];
+    if (spec.network.mode === 'user') {
+      return [...nat(1), '--macaddress1', mac, '--natpf1', `ssh,tcp,127.0.0.1,${spec.network.sshPort},,22`];
+    }
+    // NIC 1 on the lab network (host-only), NIC 2 NAT for the installer's TFTP and the way out.
+    const hostOnly = v7 ? ['--nic1', 'hostonlynet', '--host-only-net1', spec.network.bridge] : ['--nic1', 'hostonly', '--hostonlyadapter1', spec.network.bridge];
+    return [...hostOnly, '--macaddress1', mac, '--cableconnected1', 'on', ...nat(2)];
+  }
+
+  async create(spec: VmSpec): Promise<VmInfo> {
+    if (existsSync(path.join(this.dir(spec.name), 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`);
+    mkdirSync(this.dir(spec.name), { recursive: true });
+    const v7 = (await this.driver.getVersion()).major >= 7;
+    const uuid = await this.driver.createVm(spec.name, 'Linux_64', this.vmsDir);
+    try {
+      await this.driver.modifyVm(uuid, [
+        '--memory', String(spec.memoryMiB),
+        '--cpus', String(spec.cpus),
+        ...(spec.cpus > 1 ? ['--ioapic', 'on'] : []),
+        '--boot1', 'disk', '--boot2', 'net', '--boot3', 'none', '--boot4', 'none',
+        ...(v7 ? ['--audio-driver', 'none'] : ['--audio', 'none']),
+        '--uart1', '0x3F8', '4', '--uartmode1', 'file', path.join(this.dir(spec.name), 'console.log'),
+        ...(await this.nicSettings(spec)),
+      ]);
+      const disk = path.join(this.dir(spec.name), 'disk.vdi');
+      await this.driver.createDisk(disk, spec.diskMiB);
+      await this.driver.storageCtl(uuid, 'SATA', 'sata');
+      await this.driver.storageAttach(uuid, 'SATA', 0, 0, 'hdd', disk);
+    } catch (e) {
+      await this.driver.unregisterVm(uuid).catch(() => undefined);
+      throw e;
+    }
+    writeFileSync(path.join(this.dir(spec.name), 'vm.json'), `${JSON.stringify({ ...spec, uuid }, null, 2)}\n`);
+    return this.info(spec.name);
+  }
+
+  private uuid(name: string): string {
+    return (this.spec(name) as VmSpec & { uuid: string }).uuid;
+  }
+
+  /** Lay out <name>.pxe, ldlinux.c32 and pxelinux.cfg/01-<mac> in VirtualBox's TFTP folder. */
+  private pxeFor(spec: VmSpec, kernel: string, initrd: string, append: string): void {
+    for (const f of Object.values(SYSLINUX)) {
+      if (!existsSync(f)) throw new LabError(`${f} is missing`, { hint: 'apt-get install pxelinux syslinux-common' });
+    }
+    const files = path.join(this.tftpRoot, 'lab', spec.name);
+    mkdirSync(files, { recursive: true });
+    mkdirSync(path.join(this.tftpRoot, 'pxelinux.cfg'), { recursive: true });
+    copyFileSync(SYSLINUX.pxelinux, path.join(this.tftpRoot, `${spec.name}.pxe`));
+    copyFileSync(SYSLINUX.ldlinux, path.join(this.tftpRoot, 'ldlinux.c32'));
+    copyFileSync(kernel, path.join(files, 'vmlinuz'));
+    copyFileSync(initrd, path.join(files, 'initrd.img'));
+    const rel = `lab/${spec.name}`;
+    writeFileSync(
+      path.join(this.tftpRoot, 'pxelinux.cfg', `01-${spec.mac.replace(/:/g, '-')}`),
+      `DEFAULT boot\nPROMPT 0\nLABEL boot\n  KERNEL ${rel}/vmlinuz\n  INITRD ${rel}/initrd.img\n  APPEND initrd=${rel}/initrd.img ${append}\n`,
+    );
+  }
+
+  async start(name: string, opts: StartOptions): Promise<void> {
+    const spec = this.spec(name);
+    const uuid = this.uuid(name);
+    if ((await this.info(name)).state === 'running') throw new LabError(`VM "${name}" is running already`);
+    const boot: BootSource = opts.boot.kind === 'disk' && spec.diskBoot ? { kind: 'kernel', ...spec.diskBoot } : opts.boot;
+    let order: string[];
+    if (boot.kind === 'kernel') {
+      this.pxeFor(spec, boot.kernel, boot.initrd, boot.append);
+      order = ['--boot1', 'net', '--boot2', 'disk'];
+    } else if (boot.kind === 'pxe') {
+      copyFileSync(path.join(boot.tftpRoot, boot.bootfile), path.join(this.tftpRoot, `${spec.name}.pxe`));
+      order = ['--boot1', 'net', '--boot2', 'disk'];
+    } else if (boot.kind === 'cdrom') {
+      order = ['--boot1', 'dvd', '--boot2', 'disk'];
+    } else {
+      order = ['--boot1', 'disk', '--boot2', 'none'];
+    }
+    await this.driver.modifyVm(uuid, order);
+    const iso = boot.kind === 'cdrom' ? boot.iso : opts.cdrom;
+    if (iso) {
+      const info = await this.driver.info(uuid);
+      if (!info?.has('storagecontrollername1')) await this.driver.storageCtl(uuid, 'IDE', 'ide');
+      await this.driver.storageAttach(uuid, 'IDE', 0, 1, 'dvddrive', iso);
+    }
+    await this.driver.startVm(uuid);
+  }
+
+  private async vmState(name: string): Promise<VmState> {
+    const info = await this.driver.info(this.uuid(name));
+    if (!info) return 'missing';
+    const s = info.get('VMState');
+    if (s === 'running') return 'running';
+    if (s === 'paused') return 'paused';
+    if (s === 'poweroff' || s === 'aborted' || s === 'saved') return 'stopped';
+    return 'unknown'; // stopping, saving, stuck, gurumeditation
+  }
+
+  async stop(name: string, deadlineMs: number): Promise<'graceful' | 'forced' | 'already'> {
+    const uuid = this.uuid(name);
+    if ((await this.vmState(name)) !== 'running') return 'already';
+    await this.driver.controlVm(uuid, 'acpipowerbutton');
+    const end = Date.now() + deadlineMs;
+    while (Date.now() < end) {
+      if ((await this.vmState(name)) === 'stopped') return 'graceful';
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await this.driver.controlVm(uuid, 'poweroff');
+    // After a stop VirtualBox keeps the session a moment: wait until the VM is changeable.
+    for (let i = 0; i < 60 && (await this.vmState(name)) !== 'stopped'; i++) await new Promise((r) => setTimeout(r, 500));
+    return 'forced';
+  }
+
+  async delete(name: string): Promise<void> {
+    const spec = this.spec(name);
+    await this.stop(name, 0);
+    if ((await this.driver.info(this.uuid(name))) !== undefined) await this.driver.unregisterVm(this.uuid(name));
+    rmSync(path.join(this.tftpRoot, `${spec.name}.pxe`), { force: true });
+    rmSync(path.join(this.tftpRoot, 'pxelinux.cfg', `01-${spec.mac.replace(/:/g, '-')}`), { force: true });
+    rmSync(path.join(this.tftpRoot, 'lab', spec.name), { recursive: true, force: true });
+    rmSync(this.dir(name), { recursive: true, force: true });
+  }
+
+  /** A linked clone from the source's base snapshot (taken on the first clone). */
+  async clone(source: string, spec: VmSpec): Promise<VmInfo> {
+    const src = this.uuid(source);
+    if ((await this.vmState(source)) === 'running') throw new LabError(`VM "${source}" is running; stop it before cloning`);
+    if (existsSync(path.join(this.dir(spec.name), 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`);
+    const info = await this.driver.info(src);
+    const hasBase = [...(info?.entries() ?? [])].some(([k, v]) => k.startsWith('SnapshotName') && v === BASE_SNAPSHOT);
+    if (!hasBase) await this.driver.takeSnapshot(src, BASE_SNAPSHOT);
+    await this.driver.cloneVm(src, BASE_SNAPSHOT, spec.name, this.vmsDir);
+    const uuid = (await this.driver.listVms()).find((v) => v.name === spec.name)?.uuid;
+    if (!uuid) throw new LabError(`VBoxManage clonevm ${spec.name}: the clone is not registered`);
+    // The clone inherits the source's SSH forward: its own replaces it.
+    const inherited = (await this.info(source)).sshForward ? ['--natpf1', 'delete', 'ssh'] : [];
+    await this.driver.modifyVm(uuid, ['--uartmode1', 'file', path.join(this.dir(spec.name), 'console.log'), ...inherited, ...(await this.nicSettings(spec))]);
+    mkdirSync(this.dir(spec.name), { recursive: true });
+    writeFileSync(path.join(this.dir(spec.name), 'vm.json'), `${JSON.stringify({ ...spec, uuid }, null, 2)}\n`);
+    return this.info(spec.name);
+  }
+
+  async info(name: string): Promise<VmInfo> {
+    if (!existsSync(path.join(this.dir(name), 'vm.json'))) return { name, state: 'missing', macs: [] };
+    const info = await this.driver.info(this.uuid(name));
+    if (!info) return { name, state: 'missing', macs: [] };
+    const macs = [...info.entries()].filter(([k, v]) => /^macaddress\d+$/.test(k) && /^[0-9A-Fa-f]{12}$/.test(v)).map(([, v]) => macFromVBox(v));
+    const fwd = [...info.entries()].find(([k, v]) => /^Forwarding\(\d+\)$/.test(k) && v.startsWith('ssh,'))?.[1]?.split(',');
+    return {
+      name,
+      state: await this.vmState(name),
+      macs,
+      sshForward: fwd ? { address: fwd[2] || '127.0.0.1', port: Number(fwd[3]) } : undefined,
+    };
+  }
+
+  async list(): Promise<VmInfo[]> {
+    const names = new Set((await this.driver.listVms()).map((v) => v.name));
+    const mine = existsSync(this.vmsDir) ? readdirSync(this.vmsDir).filter((n) => names.has(n)) : [];
+    return Promise.all(mine.sort().map((n) => this.info(n)));
+  }
+
+  async consoleTail(name: string, lines: number): Promise<string> {
+    const f = path.join(this.dir(name), 'console.log');
+    if (!existsSync(f)) return '';
+    return readFileSync(f, 'utf8').split(/\r?\n/).filter((l) => l.trim()).slice(-lines).join('\n');
+  }
+}
