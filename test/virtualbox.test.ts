@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { repo } from './helpers.js';
+import { repo, lab, tempLab, userNetworking } from './helpers.js';
 import { parseVersion, parseMachineReadable, parseVmList, vboxError, isTransient, macFromVBox } from '../src/providers/virtualbox/parse.js';
 import { VBoxDriver } from '../src/providers/virtualbox/driver.js';
 import { VirtualBoxProvider } from '../src/providers/virtualbox/provider.js';
@@ -129,6 +129,34 @@ test('VBoxManage errors become one readable error: exit 0 with an error on stder
     await assert.rejects(driver.exec(['modifyvm', 'x', '--audio', 'none']), /Syntax error: unknown option: --audio/);
     await assert.rejects(new VBoxDriver('/nonexistent/VBoxManage').getVersion(), /VBoxManage is not installed/);
   } finally {
+    vb.done();
+  }
+});
+
+test('lab image build, clone, start, stop and del with provider virtualbox run through the CLI against the stand-in', { timeout: 120_000 }, async () => {
+  const vb = standIn('7.0.10r158379');
+  const tftp = path.join(vb.dir, 'TFTP');
+  const env = { LAB_VBOXMANAGE: path.join(fixtures, 'VBoxManage'), LAB_VBOX_TFTP: tftp, VBOX_STANDIN_TFTP: tftp };
+  const { dir, cleanup } = await tempLab((s) => userNetworking(s).replace("provider: 'qemu'", "provider: 'virtualbox'"));
+  try {
+    const run = (args: string[]) => lab(['--lab', dir, ...args], { env });
+    const build = await run(['image', 'build', 'mini']);
+    assert.equal(build.exitCode, 0, build.stderr);
+    assert.match(build.stdout, /^mini: installed in/m);
+    const db = JSON.parse(readFileSync(path.join(dir, 'inventory', 'db.json'), 'utf8'));
+    assert.equal(db.hosts.mini.bootCount, 1);
+    assert.match(db.hosts.mini.hostKey, /^ssh-ed25519 /);
+    assert.equal(db.hosts.mini.mac, db.leases.mini.mac);
+    assert.match(db.leases.mini.mac, /^08:00:27:/, 'VirtualBox MACs for a VirtualBox lab');
+    assert.equal((await run(['image', 'clone', 'mini', 'demo-worker-1'])).exitCode, 0);
+    assert.equal((await run(['image', 'start', 'demo-worker-1'])).exitCode, 0);
+    const list = JSON.parse((await run(['image', 'list', '--json'])).stdout) as { name: string; state: string; vm: string }[];
+    assert.deepEqual(list.find((r) => r.name === 'mini'), { ...list.find((r) => r.name === 'mini')!, state: 'installed', vm: 'stopped' });
+    assert.match((await run(['image', 'stop', 'demo-worker-1'])).stdout, /powered off/);
+    for (const vm of ['demo-worker-1', 'mini']) assert.equal((await run(['image', 'del', vm, '--force'])).exitCode, 0);
+    assert.deepEqual(vb.state().vms, {});
+  } finally {
+    cleanup();
     vb.done();
   }
 });

@@ -181,7 +181,12 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
             note('kickstart fetched: installing');
           }
           const state = (await s.provider.info(s.host.name)).state;
-          if (state === 'stopped') throw await failure(s, 'failed', 'the installer stopped before calling back');
+          if (state === 'stopped') {
+            // The callback may have landed between the two reads: look once more.
+            const again = (await s.inventory.read()).hosts[s.host.name];
+            if (again?.lastCallback && again.lastCallback >= s.started) return;
+            throw await failure(s, 'failed', 'the installer stopped before calling back');
+          }
           if (Date.now() > deadline) {
             throw await failure(s, 'stalled', `no callback within ${image.installTimeout} s (installTimeout)`);
           }
