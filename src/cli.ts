@@ -12,6 +12,10 @@ import { register as image } from './cli/image.js';
 const program = new Command('lab')
   .description('a local VM lab manager: build hosts from kickstart, serve them, track them, deploy to them')
   .option('--lab <dir>', 'the lab folder (holds environments.ts)', '.')
+  .option('--debug', 'print every external command line (VBoxManage, qemu, ip) before it runs')
+  .hook('preAction', (cmd) => {
+    if ((cmd.opts() as { debug?: boolean }).debug) process.env.LAB_DEBUG = '1';
+  })
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 

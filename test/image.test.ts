@@ -120,3 +120,40 @@ test('an install that never calls back is stalled at its deadline: console tail 
     cleanup();
   }
 });
+
+test('an interrupted build is undone (Ctrl-C) or cleaned up by the next build (killed outright)', { timeout: 600_000 }, async () => {
+  const { dir, cleanup } = await tempLab(userNetworking);
+  const { cli } = await import('./helpers.js');
+  try {
+    const startBuild = () => execa(process.execPath, [cli, '--lab', dir, 'image', 'build', 'mini'], { reject: false, all: true });
+    const untilWaiting = async (child: ReturnType<typeof startBuild>) => {
+      let out = '';
+      child.all!.on('data', (d: Buffer) => (out += d.toString()));
+      await eventually(() => out.includes('wait for the callback'), 120_000, 'the build to boot its installer');
+    };
+
+    const interrupted = startBuild();
+    await untilWaiting(interrupted);
+    interrupted.kill('SIGINT');
+    const r = await interrupted;
+    assert.notEqual(r.exitCode, 0);
+    assert.match(String(r.all), /interrupted by SIGINT/);
+    assert.match(String(r.all), /undid "create VM"/);
+    assert.equal(existsSync(path.join(dir, 'inventory', 'vms', 'mini')), false);
+    assert.equal(await qemuOf('mini'), '');
+    assert.equal(db(dir).images.mini!.state, 'failed');
+
+    const killed = startBuild();
+    await untilWaiting(killed);
+    killed.kill('SIGKILL');
+    await killed;
+    assert.ok(existsSync(path.join(dir, 'inventory', 'vms', 'mini')), 'a killed build leaves its VM');
+    const rerun = await lab(['--lab', dir, 'image', 'build', 'mini']);
+    assert.equal(rerun.exitCode, 0, rerun.stderr);
+    assert.match(rerun.stderr, /removing the VM mini left by an interrupted build/);
+    assert.equal(db(dir).images.mini!.state, 'installed');
+  } finally {
+    await lab(['--lab', dir, 'image', 'del', 'mini', '--force']);
+    cleanup();
+  }
+});
