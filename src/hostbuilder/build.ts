@@ -14,7 +14,7 @@ import { findServer, startServer, type RunningServer } from '../server/serve.js'
 import { LabError, UsageError } from '../errors.js';
 import { parseCidr } from '../config/address.js';
 import { bootFiles, type BootFiles } from './bootfiles.js';
-import { runSteps, type Step, type StepEvents } from './steps.js';
+import { Interrupted, runSteps, type Step, type StepEvents } from './steps.js';
 
 export interface BuildOptions {
   rebuild?: boolean;
@@ -173,7 +173,7 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
         const deadline = Date.parse(s.started) + image.installTimeout * 1000;
         let fetched = false;
         for (;;) {
-          if (opts.signal?.aborted) throw new LabError(`interrupted by ${String(opts.signal.reason ?? 'a signal')}`);
+          if (opts.signal?.aborted) throw new Interrupted(String(opts.signal.reason ?? 'a signal'));
           const h = (await s.inventory.read()).hosts[s.host.name];
           if (h?.lastCallback && h.lastCallback >= s.started) return;
           if (!fetched && h?.installStarted && h.installStarted >= s.started) {

@@ -1,4 +1,4 @@
-import { messageOf } from '../errors.js';
+import { LabError, messageOf } from '../errors.js';
 
 /**
  * A build is a list of steps that know how to undo themselves (as Packer's
@@ -18,7 +18,7 @@ export interface StepEvents {
   undo(step: string, error?: string): void;
 }
 
-export class Interrupted extends Error {
+export class Interrupted extends LabError {
   constructor(signal: string) {
     super(`interrupted by ${signal}`);
   }
