@@ -2,7 +2,6 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import net from 'node:net';
 import { execa, type ResultPromise } from 'execa';
 import ssh2 from 'ssh2';
 
@@ -92,13 +91,7 @@ export async function eventually(check: () => boolean | Promise<boolean>, ms = 1
   throw new Error(`timed out waiting for ${what}`);
 }
 
-export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
+export { freePort } from '../src/providers/ports.js';
 
 /** Run a command over SSH (ssh2), accepting only the host key whose base64 blob is given. */
 export function sshRun(port: number, privateKey: string, hostKeyBlob: string, command: string): Promise<string> {

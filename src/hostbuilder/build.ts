@@ -1,5 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { allHosts, declaredHost, type Lab, type DeclaredHost } from '../config/load.js';
@@ -14,6 +13,8 @@ import { findServer, startServer, type RunningServer } from '../server/serve.js'
 import { LabError, UsageError } from '../errors.js';
 import { parseCidr } from '../config/address.js';
 import { bootFiles, type BootFiles } from './bootfiles.js';
+import { requireSyslinux } from '../providers/syslinux.js';
+import { freePort } from '../providers/ports.js';
 import { Interrupted, runSteps, type Step, type StepEvents } from './steps.js';
 
 export interface BuildOptions {
@@ -36,15 +37,6 @@ interface BuildState {
   spec?: VmSpec;
 }
 
-const SYSLINUX = { pxelinux: '/usr/lib/PXELINUX/pxelinux.0', ldlinux: '/usr/lib/syslinux/modules/bios/ldlinux.c32' };
-
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** A tap name (at most 15 characters) that is stable for a VM. */
 export function tapName(vm: string): string {
@@ -151,10 +143,7 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
           mkdirSync(path.join(root, path.dirname(ctx.boot.kernel)), { recursive: true });
           copyFileSync(s.files!.kernel, path.join(root, ctx.boot.kernel));
           copyFileSync(s.files!.initrd, path.join(root, ctx.boot.initrd));
-          for (const f of Object.values(SYSLINUX)) {
-            if (!existsSync(f)) throw new LabError(`${f} is missing`, { hint: 'apt-get install pxelinux syslinux-common' });
-            copyFileSync(f, path.join(root, path.basename(f)));
-          }
+          for (const f of Object.values(requireSyslinux())) copyFileSync(f, path.join(root, path.basename(f)));
           note(`PXE from ${root}`);
           await s.provider.start(s.host.name, { boot: { kind: 'pxe', tftpRoot: root, bootfile: 'pxelinux.0' }, noReboot: true, cdrom });
         } else {

@@ -5,8 +5,8 @@ import { LabError, UsageError } from '../../errors.js';
 import type { BootSource, Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
 import { VBoxDriver } from './driver.js';
 import { macFromVBox, macToVBox } from './parse.js';
+import { requireSyslinux } from '../syslinux.js';
 
-const SYSLINUX = { pxelinux: '/usr/lib/PXELINUX/pxelinux.0', ldlinux: '/usr/lib/syslinux/modules/bios/ldlinux.c32' };
 const BASE_SNAPSHOT = 'lab-base';
 
 /**
@@ -80,9 +80,7 @@ export class VirtualBoxProvider implements Provider {
 
   /** Lay out <name>.pxe, ldlinux.c32 and pxelinux.cfg/01-<mac> in VirtualBox's TFTP folder. */
   private pxeFor(spec: VmSpec, kernel: string, initrd: string, append: string): void {
-    for (const f of Object.values(SYSLINUX)) {
-      if (!existsSync(f)) throw new LabError(`${f} is missing`, { hint: 'apt-get install pxelinux syslinux-common' });
-    }
+    const SYSLINUX = requireSyslinux();
     const files = path.join(this.tftpRoot, 'lab', spec.name);
     mkdirSync(files, { recursive: true });
     mkdirSync(path.join(this.tftpRoot, 'pxelinux.cfg'), { recursive: true });
