@@ -43,7 +43,8 @@ ip -n "$ns" link set labnet up
 lab check --images mini
 
 step "3. lab serve, bound to the gateway"
-lab serve > "$labdir/serve.log" 2>&1 &
+# Not through the lab() function: $! must be the server itself, not a subshell, for cleanup to stop it.
+ip netns exec "$ns" node "$repo/dist/cli.js" --lab "$labdir" serve > "$labdir/serve.log" 2>&1 &
 server=$!
 for _ in $(seq 1 100); do
   ip netns exec "$ns" curl -fsS -o /dev/null http://10.77.0.1:8077/healthz 2>/dev/null && break

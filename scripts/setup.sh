@@ -11,9 +11,10 @@ cd "$(dirname "$0")/.."
 # dropbear-bin, cpio: the mini guest (guest/mini/build.sh); openssh-client:
 # ssh and scp for people and the tests; libarchive-tools: bsdtar, to take the
 # installer kernel out of an ISO; pxelinux, syslinux-common: PXE installs;
-# genisoimage: the tests make an installer ISO.
+# genisoimage: the tests make an installer ISO; ansible-core: the tests drive
+# guests with Ansible through lab's inventory.
 packages=(iproute2 iputils-ping curl fping qemu-system-x86 qemu-utils busybox-static dropbear-bin cpio openssh-client
-  libarchive-tools pxelinux syslinux-common genisoimage)
+  libarchive-tools pxelinux syslinux-common genisoimage ansible-core)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -8,6 +8,7 @@ import { register as kickstart } from './cli/kickstart.js';
 import { register as pxe } from './cli/pxe.js';
 import { register as hosts } from './cli/hosts.js';
 import { register as image } from './cli/image.js';
+import { register as ssh } from './cli/ssh.js';
 
 const program = new Command('lab')
   .description('a local VM lab manager: build hosts from kickstart, serve them, track them, deploy to them')
@@ -19,13 +20,14 @@ const program = new Command('lab')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-for (const register of [init, check, serve, kickstart, pxe, hosts, image]) register(program);
+for (const register of [init, check, serve, kickstart, pxe, hosts, image, ssh]) register(program);
 
 /** The one place errors become exit codes. */
 async function main(argv: string[]): Promise<number> {
   try {
     await program.parseAsync(argv);
-    return 0;
+    // A command that hands over to another program (lab ssh) passes on its exit code.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       // commander printed its own one-line message already

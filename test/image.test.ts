@@ -8,7 +8,9 @@ import { miniGuest } from '../src/images/mini.js';
 import type { InventoryData } from '../src/inventory/types.js';
 
 const db = (dir: string) => readJson<InventoryData>(path.join(dir, 'inventory', 'db.json'));
-const qemuOf = async (vm: string) => (await execa('pgrep', ['-f', `qemu-system-x86_64 -name ${vm} `], { reject: false })).stdout.trim();
+/** The QEMU of this lab's VM, found by its pidfile path (other labs' VMs may share the name). */
+const qemuOf = async (dir: string, vm: string) =>
+  (await execa('pgrep', ['-f', `qemu-system-x86_64 -name ${vm} .*${path.join(dir, 'inventory', 'vms', vm)}/`], { reject: false })).stdout.trim();
 
 /** The scaffold on user networking, with extra images for the PXE and ISO paths. */
 const withImages = (s: string) =>
@@ -62,7 +64,7 @@ test('image build by direct kernel boot: callback recorded, a rerun is a no-op, 
       const del = await lab(['--lab', dir, 'image', 'del', vm, '--force']);
       assert.equal(del.exitCode, 0, del.stderr);
       assert.equal(existsSync(path.join(dir, 'inventory', 'vms', vm)), false);
-      assert.equal(await qemuOf(vm), '');
+      assert.equal(await qemuOf(dir, vm), '');
       assert.equal(db(dir).hosts[vm], undefined);
     }
   } finally {
@@ -113,7 +115,7 @@ test('an install that never calls back is stalled at its deadline: console tail 
     assert.equal(rec.state, 'stalled');
     assert.ok(existsSync(rec.consoleLog!));
     assert.equal(existsSync(path.join(dir, 'inventory', 'vms', 'silent')), false);
-    assert.equal(await qemuOf('silent'), '');
+    assert.equal(await qemuOf(dir, 'silent'), '');
     assert.equal(db(dir).hosts.silent!.state, 'installing', 'it fetched its kickstart');
   } finally {
     await lab(['--lab', dir, 'image', 'del', 'silent', '--force']);
@@ -140,7 +142,7 @@ test('an interrupted build is undone (Ctrl-C) or cleaned up by the next build (k
     assert.match(String(r.all), /interrupted by SIGINT/);
     assert.match(String(r.all), /undid "create VM"/);
     assert.equal(existsSync(path.join(dir, 'inventory', 'vms', 'mini')), false);
-    assert.equal(await qemuOf('mini'), '');
+    assert.equal(await qemuOf(dir, 'mini'), '');
     assert.equal(db(dir).images.mini!.state, 'failed');
 
     const killed = startBuild();

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { lab, tempLab, serve, userNetworking, eventually, freePort, sshRun } from './helpers.js';
@@ -66,13 +66,36 @@ test('a mini guest installs from its kickstart by direct kernel boot, boots its 
     const filter = await lab(['hosts', 'filter', '--lab', dir, '--json']);
     assert.equal((JSON.parse(filter.stdout) as { alive: boolean }[])[0]!.alive, true);
 
+    // OpenSSH through lab's config, the host key pinned; and lab ssh, passing on the exit code.
+    const config = await lab(['ssh-config', '--lab', dir]);
+    assert.equal(config.exitCode, 0, config.stderr);
+    assert.match(config.stdout, new RegExp(`^Host ${name}\n  HostName 127\.0\.0\.1\n  Port ${sshPort}\n`, 'm'));
+    const viaConfig = await execa('ssh', ['-F', path.join(paths.inventory, 'ssh_config'), '-o', 'BatchMode=yes', name, 'hostname'], { reject: false });
+    assert.equal(String(viaConfig.stdout).trim(), name, String(viaConfig.stderr));
+    const viaLab = await lab(['ssh', name, '--lab', dir, 'hostname']);
+    assert.equal(viaLab.stdout.trim(), name, viaLab.stderr);
+    assert.equal((await lab(['ssh', name, '--lab', dir, 'exit', '3'])).exitCode, 3);
+    // Ansible (Debian's ansible-core, raw module: no Python on the guest) through lab's inventory.
+    const ansibleInv = await lab(['hosts', 'list', '--format', 'ansible', '--lab', dir]);
+    assert.match(ansibleInv.stdout, /^\[worker\]\ndemo-worker-1$/m);
+    assert.match(ansibleInv.stdout, /^\[demo\]\ndemo-worker-1$/m);
+    const invFile = path.join(dir, 'hosts.ini');
+    writeFileSync(invFile, ansibleInv.stdout);
+    const ansible = await execa('ansible', ['-i', invFile, 'worker', '-m', 'raw', '-a', 'hostname'], { reject: false, env: { ANSIBLE_HOST_KEY_CHECKING: 'True', ANSIBLE_LOCAL_TEMP: path.join(dir, '.ansible') } });
+    assert.equal(ansible.exitCode, 0, String(ansible.stdout) + String(ansible.stderr));
+    assert.match(String(ansible.stdout), new RegExp(`^${name} \\| CHANGED \\| rc=0 >>\\n${name}`, 'm'));
+
+    const unknown = await lab(['ssh', 'demo-worker-9', '--lab', dir]);
+    assert.equal(unknown.exitCode, 2);
+    assert.match(unknown.stderr, /^lab: no live host "demo-worker-9" with a recorded host key; live hosts: demo-worker-1/);
+
     assert.equal(await provider.stop(name, 60_000), 'graceful', await provider.consoleTail(name, 10));
     assert.match(await provider.consoleTail(name, 5), /power button: shutting down/);
 
     await provider.delete(name);
     assert.equal(existsSync(path.join(paths.inventory, 'vms', name)), false);
     assert.equal((await provider.info(name)).state, 'missing');
-    const ps = await execa('pgrep', ['-f', `qemu-system-x86_64 -name ${name}`], { reject: false });
+    const ps = await execa('pgrep', ['-f', `qemu-system-x86_64 -name ${name} .*${path.join(paths.inventory, 'vms', name)}/`], { reject: false });
     assert.equal(ps.stdout.trim(), '', 'no QEMU left');
   } finally {
     if ((await provider.info(name)).state !== 'missing') await provider.delete(name);

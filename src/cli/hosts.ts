@@ -1,4 +1,6 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { ansibleInventory } from '../hosts/ansible.js';
+import { writeSshFiles } from '../hosts/sshconfig.js';
 import { loggedHosts, currentHosts, filterHosts, resetHosts, clearHosts, DEFAULT_SWEEP } from '../hosts/manager.js';
 import type { ProbeResult, SweepOptions } from '../hosts/probe.js';
 import type { HostRecord } from '../inventory/types.js';
@@ -55,11 +57,13 @@ export function register(program: Command): void {
   hosts
     .command('list')
     .description('the current hosts: those alive at the last filter (or that called back since)')
-    .option('--json', 'print as JSON')
-    .action(async (opts: { json?: boolean }, cmd: Command) => {
-      const { inventory } = await openLab(cmd);
+    .option('--json', 'print as JSON (same as --format json)')
+    .addOption(new Option('--format <format>', 'table, json, or ansible (an inventory for ansible -i)').choices(['table', 'json', 'ansible']).default('table'))
+    .action(async (opts: { json?: boolean; format: string }, cmd: Command) => {
+      const { lab, inventory } = await openLab(cmd);
       const list = await currentHosts(inventory);
-      opts.json ? printJson(list) : print(hostTable(list));
+      if (opts.format === 'ansible') return print(ansibleInventory(list, writeSshFiles(lab.paths, list), lab.paths.dir));
+      opts.json || opts.format === 'json' ? printJson(list) : print(hostTable(list));
     });
 
   for (const [name, description] of [

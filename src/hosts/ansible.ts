@@ -1,0 +1,23 @@
+import type { HostRecord } from '../inventory/types.js';
+import { sshable } from './sshconfig.js';
+
+/** Ansible group names take letters, digits and underscores. */
+const group = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
+
+/**
+ * An Ansible inventory (INI) of the live hosts, grouped by role and by env.
+ * Ansible connects through lab's OpenSSH config (sshConfigPath), so it gets
+ * the same addresses, forwarded ports and pinned host keys as `ssh -F`.
+ */
+export function ansibleInventory(hosts: HostRecord[], sshConfigPath: string, labDir: string): string {
+  const live = sshable(hosts);
+  const groups = new Map<string, string[]>();
+  for (const h of live) {
+    for (const g of [h.role, h.env]) if (g) groups.set(group(g), [...(groups.get(group(g)) ?? []), h.name]);
+  }
+  const lines = [`# Written by lab for ${labDir}: the live hosts, by role and by env.`, '[all:vars]', 'ansible_user=root', `ansible_ssh_common_args='-F ${sshConfigPath}'`, ''];
+  const ungrouped = live.filter((h) => !h.role && !h.env).map((h) => h.name);
+  if (ungrouped.length) lines.push('[ungrouped]', ...ungrouped, '');
+  for (const [g, names] of [...groups.entries()].sort()) lines.push(`[${g}]`, ...names, '');
+  return lines.join('\n');
+}
