@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { repo, lab, tempLab, userNetworking } from './helpers.js';
@@ -157,6 +157,31 @@ test('lab image build, clone, start, stop and del with provider virtualbox run t
     assert.deepEqual(vb.state().vms, {});
   } finally {
     cleanup();
+    vb.done();
+  }
+});
+
+test('VirtualBox: a PXE install copies the TFTP tree into VirtualBox\'s TFTP folder as <vm>.pxe; the installer ISO goes on one IDE controller', async () => {
+  const vb = standIn('7.0.10r158379');
+  try {
+    await vb.provider.create(spec('c', '08:00:27:00:00:09', { mode: 'user', sshPort: 2299 }));
+    const iso = path.join(vb.dir, 'installer.iso');
+    writeFileSync(iso, 'iso');
+    const tree = path.join(vb.dir, 'tree');
+    mkdirSync(path.join(tree, 'pxelinux.cfg'), { recursive: true });
+    writeFileSync(path.join(tree, 'pxelinux.0'), 'pxelinux');
+    writeFileSync(path.join(tree, 'pxelinux.cfg', '01-08-00-27-00-00-09'), 'APPEND inst.ks=http://10.0.2.2:8077/ks/c');
+    await vb.provider.start('c', { boot: { kind: 'pxe', tftpRoot: tree, bootfile: 'pxelinux.0' }, cdrom: iso });
+    assert.equal(readFileSync(path.join(vb.dir, 'TFTP', 'c.pxe'), 'utf8'), 'pxelinux');
+    assert.ok(existsSync(path.join(vb.dir, 'TFTP', 'pxelinux.cfg', '01-08-00-27-00-00-09')));
+    const vm = () => Object.values(vb.state().vms)[0] as unknown as { controllers: string[]; attached: Record<string, string> };
+    assert.deepEqual(vm().controllers, ['SATA', 'IDE']);
+    assert.equal(vm().attached['IDE-0-1'], iso);
+    await vb.provider.stop('c', 1000);
+    await vb.provider.start('c', { boot: { kind: 'disk' }, cdrom: iso });
+    assert.deepEqual(vm().controllers, ['SATA', 'IDE'], 'the IDE controller is added once');
+    await vb.provider.delete('c');
+  } finally {
     vb.done();
   }
 });

@@ -12,8 +12,7 @@ export type BootSource =
   /** Direct kernel boot: the installer's kernel and initrd with a kernel line (inst.ks=...). */
   | { kind: 'kernel'; kernel: string; initrd: string; append: string }
   /** Network boot through the hypervisor's built-in TFTP (QEMU user net, VirtualBox NAT). */
-  | { kind: 'pxe'; tftpRoot: string; bootfile: string }
-  | { kind: 'cdrom'; iso: string };
+  | { kind: 'pxe'; tftpRoot: string; bootfile: string };
 
 export type VmNetwork =
   /** Rootless NAT; SSH reaches the guest through a forwarded loopback port. */

@@ -75,7 +75,6 @@ export class QemuProvider implements Provider {
     const boot = opts.boot.kind === 'disk' && spec.diskBoot ? { kind: 'kernel' as const, ...spec.diskBoot } : opts.boot;
     if (boot.kind === 'kernel') args.push('-kernel', boot.kernel, '-initrd', boot.initrd, '-append', boot.append);
     if (boot.kind === 'pxe') args.push('-boot', 'n');
-    if (boot.kind === 'cdrom') args.push('-cdrom', boot.iso, '-boot', 'd');
     if (spec.network.mode === 'bridge') await this.ensureTap(spec.network.tap, spec.network.bridge);
     await run('qemu-system-x86_64', args, { what: `starting ${name}`, timeoutMs: 30_000 });
   }

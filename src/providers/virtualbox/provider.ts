@@ -1,4 +1,4 @@
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { LabError, UsageError } from '../../errors.js';
@@ -105,19 +105,19 @@ export class VirtualBoxProvider implements Provider {
       this.pxeFor(spec, boot.kernel, boot.initrd, boot.append);
       order = ['--boot1', 'net', '--boot2', 'disk'];
     } else if (boot.kind === 'pxe') {
+      // VirtualBox serves only its own TFTP folder: the tree goes there, the boot file as <vm>.pxe.
+      cpSync(boot.tftpRoot, this.tftpRoot, { recursive: true });
       copyFileSync(path.join(boot.tftpRoot, boot.bootfile), path.join(this.tftpRoot, `${spec.name}.pxe`));
       order = ['--boot1', 'net', '--boot2', 'disk'];
-    } else if (boot.kind === 'cdrom') {
-      order = ['--boot1', 'dvd', '--boot2', 'disk'];
     } else {
       order = ['--boot1', 'disk', '--boot2', 'none'];
     }
     await this.driver.modifyVm(uuid, order);
-    const iso = boot.kind === 'cdrom' ? boot.iso : opts.cdrom;
-    if (iso) {
+    if (opts.cdrom) {
       const info = await this.driver.info(uuid);
-      if (!info?.has('storagecontrollername1')) await this.driver.storageCtl(uuid, 'IDE', 'ide');
-      await this.driver.storageAttach(uuid, 'IDE', 0, 1, 'dvddrive', iso);
+      const hasIde = [...(info?.entries() ?? [])].some(([k, v]) => k.startsWith('storagecontrollername') && v === 'IDE');
+      if (!hasIde) await this.driver.storageCtl(uuid, 'IDE', 'ide');
+      await this.driver.storageAttach(uuid, 'IDE', 0, 1, 'dvddrive', opts.cdrom);
     }
     await this.driver.startVm(uuid);
   }
@@ -137,8 +137,9 @@ export class VirtualBoxProvider implements Provider {
     if ((await this.vmState(name)) !== 'running') return 'already';
     await this.driver.controlVm(uuid, 'acpipowerbutton');
     const end = Date.now() + deadlineMs;
-    while (Date.now() < end) {
+    for (;;) {
       if ((await this.vmState(name)) === 'stopped') return 'graceful';
+      if (Date.now() >= end) break;
       await new Promise((r) => setTimeout(r, 500));
     }
     await this.driver.controlVm(uuid, 'poweroff');
