@@ -8,12 +8,12 @@ cd "$(dirname "$0")/.."
 # iproute2: network namespaces for the lab network and the tests; iputils-ping:
 # the ICMP probes of `lab hosts filter`; curl: the demo's requests; fping:
 # the ping benchmark's yardstick; qemu-*: the QEMU provider; busybox-static,
-# dropbear-bin, cpio: the mini guest (guest/mini/build.sh); openssh-client:
+# dropbear-bin, openssh-sftp-server, cpio: the mini guest (guest/mini/build.sh); openssh-client:
 # ssh and scp for people and the tests; libarchive-tools: bsdtar, to take the
 # installer kernel out of an ISO; pxelinux, syslinux-common: PXE installs;
 # genisoimage: the tests make an installer ISO; ansible-core: the tests drive
 # guests with Ansible through lab's inventory.
-packages=(iproute2 iputils-ping curl fping qemu-system-x86 qemu-utils busybox-static dropbear-bin cpio openssh-client
+packages=(iproute2 iputils-ping curl fping qemu-system-x86 qemu-utils busybox-static dropbear-bin openssh-sftp-server cpio openssh-client
   libarchive-tools pxelinux syslinux-common genisoimage ansible-core)
 missing=()
 for p in "${packages[@]}"; do

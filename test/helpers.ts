@@ -119,3 +119,24 @@ export function sshRun(port: number, privateKey: string, hostKeyBlob: string, co
     });
   });
 }
+
+/** Upload content over SFTP (ssh2) with a file mode, accepting only the given host key. */
+export function sftpPut(port: number, privateKey: string, hostKeyBlob: string, remote: string, content: string, mode: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = new ssh2.Client();
+    c.on('ready', () => {
+      c.sftp((err, sftp) => {
+        if (err) return reject(err);
+        const w = sftp.createWriteStream(remote, { mode });
+        w.on('error', reject);
+        w.on('close', () => {
+          c.end();
+          resolve();
+        });
+        w.end(content);
+      });
+    });
+    c.on('error', reject);
+    c.connect({ host: '127.0.0.1', port, username: 'root', privateKey, readyTimeout: 20_000, hostVerifier: (key: Buffer) => key.toString('base64') === hostKeyBlob });
+  });
+}

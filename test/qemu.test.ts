@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { lab, tempLab, serve, userNetworking, eventually, freePort, sshRun } from './helpers.js';
+import { lab, tempLab, serve, userNetworking, eventually, freePort, sshRun, sftpPut } from './helpers.js';
 import { QemuProvider } from '../src/providers/qemu/provider.js';
 import { miniGuest } from '../src/images/mini.js';
 import { Inventory } from '../src/inventory/store.js';
@@ -56,6 +56,9 @@ test('a mini guest installs from its kickstart by direct kernel boot, boots its 
     const key = readFileSync(paths.sshKey, 'utf8');
     const blob = installed.hostKey!.split(' ')[1]!;
     assert.equal((await sshRun(sshPort, key, blob, 'hostname')).trim(), name);
+    // SFTP works (dropbear with OpenSSH's sftp-server), with the file mode kept.
+    await sftpPut(sshPort, key, blob, '/tmp/lab-sftp-test', 'hello over sftp\n', 0o640);
+    assert.equal(await sshRun(sshPort, key, blob, 'stat -c %a /tmp/lab-sftp-test; cat /tmp/lab-sftp-test'), '640\nhello over sftp\n');
     // A host key other than the recorded one is refused.
     await assert.rejects(sshRun(sshPort, key, Buffer.from('not the key').toString('base64'), 'true'));
 

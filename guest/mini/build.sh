@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds the mini guest from Debian packages: a Debian kernel and an initramfs
-# of busybox, dropbear and this folder's init. Writes OUT/vmlinuz and
-# OUT/initrd.img. Needs: apt (lists updated), dpkg-deb, cpio, gzip,
-# busybox-static, dropbear-bin.
+# of busybox, dropbear (with OpenSSH's sftp-server for SFTP) and this folder's
+# init. Writes OUT/vmlinuz and OUT/initrd.img. Needs: apt (lists updated),
+# dpkg-deb, cpio, gzip, busybox-static, dropbear-bin, openssh-sftp-server.
 #   usage: build.sh OUT
 set -euo pipefail
 out=${1:?usage: build.sh OUT}
@@ -42,6 +42,9 @@ for bin in /usr/sbin/dropbear /usr/bin/dropbearkey; do
   for lib in $(ldd "$bin" | awk '/=> \// {print $3}'); do cp -n "$lib" "$root/lib/x86_64-linux-gnu/"; done
 done
 cp /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+# Debian's dropbear runs /usr/lib/sftp-server for the SFTP subsystem.
+mkdir -p "$root/usr/lib"
+cp /usr/lib/openssh/sftp-server "$root/usr/lib/sftp-server"
 
 printf 'root:x:0:0:root:/root:/bin/sh\n' > "$root/etc/passwd"
 printf 'root:*:19000:0:99999:7:::\n' > "$root/etc/shadow"

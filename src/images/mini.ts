@@ -23,7 +23,7 @@ async function inputsKey(): Promise<string> {
   const h = createHash('sha256');
   for (const f of INPUTS) h.update(f).update(readFileSync(path.join(guestDir, f)));
   h.update(await run('apt-cache', ['depends', 'linux-image-amd64'], { what: 'looking up the Debian kernel package' }));
-  h.update(await run('dpkg-query', ['-W', 'busybox-static', 'dropbear-bin'], { what: 'looking up busybox-static and dropbear-bin' }));
+  h.update(await run('dpkg-query', ['-W', 'busybox-static', 'dropbear-bin', 'openssh-sftp-server'], { what: 'looking up busybox-static, dropbear-bin and openssh-sftp-server' }));
   return h.digest('hex').slice(0, 16);
 }
 
