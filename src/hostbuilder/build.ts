@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -36,7 +37,6 @@ interface BuildState {
   serving?: Serving;
   spec?: VmSpec;
 }
-
 
 /** A tap name (at most 15 characters) that is stable for a VM. */
 export function tapName(vm: string): string {
@@ -180,7 +180,7 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
             throw await failure(s, 'stalled', `no callback within ${image.installTimeout} s (installTimeout)`);
           }
           note(`waiting for the callback (${Math.round((Date.now() - Date.parse(s.started)) / 1000)} s)`);
-          await new Promise((r) => setTimeout(r, 500));
+          await sleep(500);
         }
       },
     },
@@ -194,7 +194,7 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
             await s.provider.stop(s.host.name, 30_000);
             break;
           }
-          await new Promise((r) => setTimeout(r, 500));
+          await sleep(500);
         }
         await setImage(s.inventory, s.host.name, { state: 'installed', finished: new Date().toISOString() });
       },

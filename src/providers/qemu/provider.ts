@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, rmSync, renameSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -7,6 +8,7 @@ import { run } from '../exec.js';
 import type { Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
 import { accelerator } from './accel.js';
 import { qmp } from './qmp.js';
+import { effectiveBoot } from '../boot.js';
 
 /**
  * QEMU: a qcow2 disk per VM, qemu-system-x86_64 daemonized with a pidfile, a
@@ -72,7 +74,7 @@ export class QemuProvider implements Provider {
       ...(opts.noReboot ? ['-no-reboot'] : []),
       ...(opts.cdrom ? ['-drive', `file=${opts.cdrom},media=cdrom,readonly=on`] : []),
     ];
-    const boot = opts.boot.kind === 'disk' && spec.diskBoot ? { kind: 'kernel' as const, ...spec.diskBoot } : opts.boot;
+    const boot = effectiveBoot(spec, opts.boot);
     if (boot.kind === 'kernel') args.push('-kernel', boot.kernel, '-initrd', boot.initrd, '-append', boot.append);
     if (boot.kind === 'pxe') args.push('-boot', 'n');
     if (spec.network.mode === 'bridge') await this.ensureTap(spec.network.tap, spec.network.bridge);
@@ -97,14 +99,15 @@ export class QemuProvider implements Provider {
     if (!this.pid(name)) return 'already';
     await qmp(this.qmpSocket(name), 'system_powerdown').catch(() => undefined);
     const end = Date.now() + deadlineMs;
-    while (Date.now() < end) {
+    for (;;) {
       if (!this.pid(name)) return 'graceful';
-      await new Promise((r) => setTimeout(r, 200));
+      if (Date.now() >= end) break;
+      await sleep(200);
     }
     await qmp(this.qmpSocket(name), 'quit').catch(() => undefined);
     const pid = this.pid(name);
     if (pid) process.kill(pid, 'SIGKILL');
-    for (let i = 0; i < 50 && this.pid(name); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 50 && this.pid(name); i++) await sleep(100);
     return 'forced';
   }
 

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { EnvironmentError, LabError } from '../../errors.js';
 import { isTransient, parseMachineReadable, parseVersion, parseVmList, vboxError, type VBoxVersion } from './parse.js';
@@ -30,7 +31,7 @@ export class VBoxDriver {
       if (r.exitCode === 0 && !said) return String(r.stdout);
       const message = said ?? (stderr.trim() || `exit ${r.exitCode}`);
       if (isTransient(message) && attempt < this.retry.tries) {
-        await new Promise((res) => setTimeout(res, this.retry.delayMs));
+        await sleep(this.retry.delayMs);
         continue;
       }
       throw new LabError(`VBoxManage ${args.slice(0, 2).join(' ')} failed: ${message}`);

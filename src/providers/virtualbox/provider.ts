@@ -1,11 +1,13 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { LabError, UsageError } from '../../errors.js';
-import type { BootSource, Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
+import type { Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
 import { VBoxDriver } from './driver.js';
 import { macFromVBox, macToVBox } from './parse.js';
 import { requireSyslinux } from '../syslinux.js';
+import { effectiveBoot } from '../boot.js';
 
 const BASE_SNAPSHOT = 'lab-base';
 
@@ -99,7 +101,7 @@ export class VirtualBoxProvider implements Provider {
     const spec = this.spec(name);
     const uuid = this.uuid(name);
     if ((await this.info(name)).state === 'running') throw new LabError(`VM "${name}" is running already`);
-    const boot: BootSource = opts.boot.kind === 'disk' && spec.diskBoot ? { kind: 'kernel', ...spec.diskBoot } : opts.boot;
+    const boot = effectiveBoot(spec, opts.boot);
     let order: string[];
     if (boot.kind === 'kernel') {
       this.pxeFor(spec, boot.kernel, boot.initrd, boot.append);
@@ -140,11 +142,11 @@ export class VirtualBoxProvider implements Provider {
     for (;;) {
       if ((await this.vmState(name)) === 'stopped') return 'graceful';
       if (Date.now() >= end) break;
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
     }
     await this.driver.controlVm(uuid, 'poweroff');
     // After a stop VirtualBox keeps the session a moment: wait until the VM is changeable.
-    for (let i = 0; i < 60 && (await this.vmState(name)) !== 'stopped'; i++) await new Promise((r) => setTimeout(r, 500));
+    for (let i = 0; i < 60 && (await this.vmState(name)) !== 'stopped'; i++) await sleep(500);
     return 'forced';
   }
 
