@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
-import { isLabError, ExitCode } from './errors.js';
+import { isLabError, ExitCode, UsageError } from './errors.js';
 import { register as init } from './cli/init.js';
 import { register as check } from './cli/check.js';
 import { register as serve } from './cli/serve.js';
@@ -9,6 +9,9 @@ import { register as pxe } from './cli/pxe.js';
 import { register as hosts } from './cli/hosts.js';
 import { register as image } from './cli/image.js';
 import { register as ssh } from './cli/ssh.js';
+import { registerServices, registerServicesList, labDirOf } from './cli/service.js';
+import { serviceNames } from './deploy/services.js';
+import { labPaths } from './project/paths.js';
 
 const program = new Command('lab')
   .description('a local VM lab manager: build hosts from kickstart, serve them, track them, deploy to them')
@@ -20,7 +23,26 @@ const program = new Command('lab')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-for (const register of [init, check, serve, kickstart, pxe, hosts, image, ssh]) register(program);
+for (const register of [init, check, serve, kickstart, pxe, hosts, image, ssh, registerServicesList]) register(program);
+const builtIn = program.commands.map((c) => c.name());
+registerServices(program, process.argv.slice(2));
+
+// Neither a command nor a service: say which exist (commander would only suggest one).
+program
+  .argument('[words...]')
+  .allowUnknownOption()
+  .action((words: string[]) => {
+    if (words.length === 0) {
+      program.outputHelp();
+      process.exitCode = ExitCode.usage;
+      return;
+    }
+    const services = serviceNames(labPaths(labDirOf(process.argv.slice(2))).services);
+    throw new UsageError(
+      `unknown command or service "${words[0]}"; services: ${services.join(', ') || 'none'}; commands: ${builtIn.join(', ')}`,
+      'see `lab --help` and `lab services`',
+    );
+  });
 
 /** The one place errors become exit codes. */
 async function main(argv: string[]): Promise<number> {

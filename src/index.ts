@@ -8,3 +8,17 @@ export type {
   EnvironmentConfig,
   NetworkConfig,
 } from './config/schema.js';
+export { defineService } from './deploy/define.js';
+export type {
+  ServiceDefinition,
+  Operation,
+  OpContext,
+  HostFacts,
+  ClusterFacts,
+  ClusterHost,
+  RunOptions,
+  RunResult,
+  FileOptions,
+  HttpOptions,
+  HttpResult,
+} from './deploy/types.js';

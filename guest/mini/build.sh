@@ -12,7 +12,7 @@ trap 'rm -rf "$work"' EXIT
 
 kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 [ -n "$kpkg" ] || { echo "build.sh: no kernel package found (run apt-get update)" >&2; exit 1; }
-(cd "$work" && apt-get download -qq "$kpkg" 2>/dev/null)
+(cd "$work" && apt-get download -qq "$kpkg" 2>/dev/null) || { echo "build.sh: cannot download $kpkg from the Debian mirror (no network here? build once where apt works: it is cached)" >&2; exit 1; }
 dpkg-deb -x "$work"/linux-image-*.deb "$work/kernel"
 kver=$(ls "$work/kernel/lib/modules")
 kmod="$work/kernel/lib/modules/$kver/kernel"

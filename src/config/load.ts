@@ -64,7 +64,8 @@ function fieldPath(parts: ReadonlyArray<PropertyKey>): string {
 // The package's own entry, so a lab folder anywhere can `import { defineLab } from 'lab'`.
 const selfEntry = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'index.js');
 
-async function importConfig(file: string, where: string): Promise<unknown> {
+/** Load a TypeScript module of the lab folder (environments.ts, a service.ts); its default export. */
+export async function importLabModule(file: string, where: string): Promise<unknown> {
   const jiti = createJiti(import.meta.url, {
     alias: { lab: selfEntry },
     moduleCache: false,
@@ -89,7 +90,7 @@ export async function loadLab(dir: string, opts: LoadOptions = {}): Promise<Lab>
     );
   }
   const where = shown(paths, paths.config);
-  const raw = await importConfig(paths.config, where);
+  const raw = await importLabModule(paths.config, where);
   if (raw === undefined || raw === null || typeof raw !== 'object') {
     throw new UsageError(`${where}: expected \`export default defineLab({...})\``);
   }

@@ -1,0 +1,81 @@
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import { z } from 'zod';
+import { importLabModule, type Lab } from '../config/load.js';
+import { UsageError } from '../errors.js';
+import { shown } from '../project/paths.js';
+import type { Operation, ServiceDefinition } from './types.js';
+
+/** A service folder with a service.ts, loaded and checked. */
+export interface Service {
+  name: string;
+  dir: string;
+  definition: ServiceDefinition;
+}
+
+const operation = z.custom<Operation>((v) => typeof v === 'function', { error: 'expected a function (ctx) => ...' });
+
+const serviceSchema = z.strictObject({
+  description: z.string().optional(),
+  role: z.string().regex(/^[a-z][a-z0-9-]*$/, { error: 'expected a role name such as "worker"' }),
+  versions: z.array(z.string().min(1)).min(1, { error: 'expected at least one version' }),
+  files: z.array(z.string().min(1)).optional(),
+  operations: z
+    .record(z.string().regex(/^[a-z][a-z0-9-]*$/, { error: 'expected an operation name such as "deploy"' }), operation)
+    .refine((ops) => Object.keys(ops).length > 0, { error: 'expected at least one operation' }),
+});
+
+/** Names of the folders under services/ that hold a service.ts, sorted. */
+export function serviceNames(servicesDir: string): string[] {
+  if (!existsSync(servicesDir)) return [];
+  return readdirSync(servicesDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(path.join(servicesDir, d.name, 'service.ts')))
+    .map((d) => d.name)
+    .sort();
+}
+
+export async function loadService(lab: Lab, name: string): Promise<Service> {
+  const names = serviceNames(lab.paths.services);
+  if (!names.includes(name)) {
+    throw new UsageError(`no service "${name}" in ${shown(lab.paths, lab.paths.services)}; services: ${names.join(', ') || 'none'}`, 'see `lab services`');
+  }
+  const dir = path.join(lab.paths.services, name);
+  const file = path.join(dir, 'service.ts');
+  const where = shown(lab.paths, file);
+  const raw = await importLabModule(file, where);
+  const parsed = serviceSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.map(String).join('.') || '(top level)';
+    const msg = issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message.replace(/^Invalid input: /, '');
+    throw new UsageError(`${where}: ${field}: ${msg}`, raw === undefined ? 'expected `export default defineService({...})`' : undefined);
+  }
+  const definition = parsed.data as ServiceDefinition;
+  for (const f of definition.files ?? []) {
+    if (!existsSync(path.resolve(dir, f))) throw new UsageError(`${where}: files: ${f} does not exist in ${shown(lab.paths, dir)}`);
+  }
+  checkVersions(lab, name, definition);
+  return { name, dir, definition };
+}
+
+/** A group's version must be one the service can deploy. */
+function checkVersions(lab: Lab, name: string, def: ServiceDefinition): void {
+  for (const [env, e] of Object.entries(lab.config.environments)) {
+    e.groups.forEach((g, i) => {
+      if (g.service === name && g.version !== undefined && !def.versions.includes(g.version)) {
+        throw new UsageError(
+          `${shown(lab.paths, lab.paths.config)}: environments.${env}.groups[${i}].version: service ${name} has no version "${g.version}"; versions: ${def.versions.join(', ')}`,
+        );
+      }
+    });
+  }
+}
+
+/** The named operation, or a usage error listing the service's operations. */
+export function operationOf(service: Service, op: string): Operation {
+  const ops = service.definition.operations;
+  if (!Object.hasOwn(ops, op)) {
+    throw new UsageError(`service ${service.name} has no operation "${op}"; operations: ${Object.keys(ops).join(', ')}`);
+  }
+  return ops[op]!;
+}

@@ -1,0 +1,187 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { lab, tempLab, cli, eventually, readJson } from './helpers.js';
+import { Inventory } from '../src/inventory/store.js';
+import { labPaths } from '../src/project/paths.js';
+import type { InventoryData } from '../src/inventory/types.js';
+import type { HostResult } from '../src/deploy/run.js';
+import type { ClusterFacts } from '../src/deploy/types.js';
+
+/**
+ * Deploy on real mini guests on a bridge inside a namespace the test makes
+ * (the scaffold's network: 10.77.0.0/24): SSH with pinned host keys, SFTP,
+ * and HTTP from the lab host straight to the guests' addresses.
+ */
+
+interface OpJson {
+  ok: boolean;
+  hosts: HostResult[];
+}
+
+const workers = ['demo-worker-1', 'demo-worker-2', 'demo-worker-3'];
+
+// A service of the test's own, for what hello does not exercise: timeouts and file modes.
+const probeService = `import { defineService } from 'lab';
+export default defineService({
+  role: 'worker',
+  versions: ['1'],
+  files: ['payload.txt'],
+  operations: {
+    async nap(ctx) { await ctx.run('sleep 30'); },
+    async files(ctx) {
+      await ctx.put('payload.txt', '/tmp/probe/payload.txt', { mode: 0o600 });
+      await ctx.write('/tmp/probe/written', 'from ' + ctx.host.name + '\\n', { mode: 0o751 });
+      const r = await ctx.run('stat -c %a /tmp/probe/payload.txt /tmp/probe/written; cat /tmp/probe/payload.txt /tmp/probe/written');
+      return r.stdout.trim().split('\\n').join(' ');
+    },
+    async exits(ctx) { await ctx.run('echo to-stderr >&2; exit 7'); },
+    async throws() { throw new TypeError('a bug in the service'); },
+  },
+});
+`;
+
+test('deploy on real guests: hello deploy/start/test/stop over pinned SSH, cluster.json, wrong version, a down host, a changed host key, timeouts', { timeout: 900_000 }, async () => {
+  const ns = `labtd${process.pid % 100000}`;
+  const { dir, cleanup } = await tempLab();
+  mkdirSync(path.join(dir, 'services', 'probe'));
+  writeFileSync(path.join(dir, 'services', 'probe', 'service.ts'), probeService);
+  writeFileSync(path.join(dir, 'services', 'probe', 'payload.txt'), 'payload\n');
+  const inNs = (args: string[]) => lab(['--lab', dir, ...args], { netns: ns });
+  const op = async (args: string[]) => {
+    const r = await inNs([...args, '--json']);
+    assert.ok(r.stdout.startsWith('{'), `lab ${args.join(' ')}: ${r.stderr}`);
+    const j = JSON.parse(r.stdout) as OpJson;
+    return { ...r, json: j, by: (h: string) => j.hosts.find((x) => x.host === h)! };
+  };
+  const db = () => readJson<InventoryData>(path.join(dir, 'inventory', 'db.json'));
+  const curl = (ip: string) => execa('ip', ['netns', 'exec', ns, 'curl', '-sS', '--max-time', '5', `http://${ip}:8080/`], { reject: false });
+  let server: ResultPromise | undefined;
+  try {
+    for (const args of [
+      ['netns', 'add', ns],
+      ['-n', ns, 'link', 'set', 'lo', 'up'],
+      ['-n', ns, 'link', 'add', 'labnet', 'type', 'bridge'],
+      ['-n', ns, 'addr', 'add', '10.77.0.1/24', 'dev', 'labnet'],
+      ['-n', ns, 'link', 'set', 'labnet', 'up'],
+    ]) {
+      await execa('ip', args);
+    }
+    const build = await inNs(['image', 'build', 'mini']);
+    assert.equal(build.exitCode, 0, build.stderr);
+    server = execa('ip', ['netns', 'exec', ns, process.execPath, cli, '--lab', dir, 'serve'], { reject: false });
+    for (const w of workers) {
+      const clone = await inNs(['image', 'clone', 'mini', w]);
+      assert.equal(clone.exitCode, 0, clone.stderr);
+    }
+    await Promise.all(workers.map((w) => inNs(['image', 'start', w])));
+    await eventually(() => workers.every((w) => (db().hosts[w]?.bootCount ?? 0) >= 1), 180_000, 'the workers to call back');
+
+    // Nothing deployed yet: test fails on every host, and says why.
+    const before = await op(['hello', 'test']);
+    assert.equal(before.exitCode, 1);
+    assert.deepEqual(before.json.hosts.map((h) => h.outcome), ['failed', 'failed', 'failed']);
+
+    // deploy: every worker, in parallel; the version recorded; peers written to /etc/lab/cluster.json.
+    const deploy = await inNs(['hello', 'deploy']);
+    assert.equal(deploy.exitCode, 0, deploy.stdout + deploy.stderr);
+    for (const w of workers) assert.match(deploy.stdout, new RegExp(`^== ${w} OK \\(`, 'm'));
+    assert.match(deploy.stdout, /^HOST +ENV +ROLE +VERSION +RESULT +TIME +DETAIL$/m);
+    assert.match(deploy.stdout, /^3 ok, 0 failed, 0 skipped, 3 hosts in [\d.]+ s$/m);
+    for (const w of workers) assert.equal(db().hosts[w]!.serviceVersion, '1.0.0');
+    const cluster = JSON.parse((await inNs(['ssh', 'demo-worker-2', 'cat', '/etc/lab/cluster.json'])).stdout) as ClusterFacts;
+    assert.equal(cluster.self, 'demo-worker-2');
+    assert.equal(cluster.env, 'demo');
+    assert.deepEqual(
+      cluster.hosts.map((h) => [h.name, h.role, h.env, h.address]),
+      workers.map((w) => [w, 'worker', 'demo', db().hosts[w]!.ip]),
+    );
+
+    // start, then test from the lab host: HTTP 200 with each host's name and version.
+    const start = await op(['hello', 'start']);
+    assert.equal(start.exitCode, 0, JSON.stringify(start.json));
+    const ok = await op(['hello', 'test']);
+    assert.equal(ok.exitCode, 0, JSON.stringify(ok.json));
+    for (const w of workers) assert.match(ok.by(w).detail!, new RegExp(`^200 in \\d+ ms: hello from ${w} version 1\\.0\\.0$`));
+    const direct = await curl(db().hosts['demo-worker-3']!.ip!);
+    assert.equal(String(direct.stdout).trim(), 'hello from demo-worker-3 version 1.0.0');
+
+    // A version other than the one deployed fails test.
+    const wrong = await op(['hello', 'test', '--version', '2.0.0']);
+    assert.equal(wrong.exitCode, 1);
+    assert.match(wrong.by('demo-worker-1').detail!, /expected "hello from demo-worker-1 version 2\.0\.0", got "hello from demo-worker-1 version 1\.0\.0"/);
+
+    // A new version on one host: the running service is restarted onto it; test then expects what each host has.
+    const upgrade = await op(['hello', 'deploy', '--hosts', 'demo-worker-1', '--version', '1.1.0']);
+    assert.equal(upgrade.exitCode, 0, JSON.stringify(upgrade.json));
+    assert.equal(upgrade.by('demo-worker-1').detail, 'version 1.1.0, restarted');
+    const mixed = await op(['hello', 'test']);
+    assert.equal(mixed.exitCode, 0, JSON.stringify(mixed.json));
+    assert.deepEqual(mixed.json.hosts.map((h) => h.version), ['1.1.0', '1.0.0', '1.0.0']);
+
+    // The service comes back after a reboot (start linked it into /etc/lab/start.d on the disk).
+    assert.equal((await inNs(['image', 'stop', 'demo-worker-2', '--deadline', '60'])).exitCode, 0);
+    const boots = db().hosts['demo-worker-2']!.bootCount;
+    assert.equal((await inNs(['image', 'start', 'demo-worker-2'])).exitCode, 0);
+    await eventually(() => db().hosts['demo-worker-2']!.bootCount > boots, 120_000, 'demo-worker-2 to boot again');
+    const rebooted = await op(['hello', 'test', '--hosts', 'demo-worker-2']);
+    assert.equal(rebooted.exitCode, 0, JSON.stringify(rebooted.json));
+
+    // SFTP uploads keep their modes; a failing command and a throwing operation are reported per host.
+    const files = await op(['probe', 'files', '--hosts', 'demo-worker-1']);
+    assert.equal(files.by('demo-worker-1').detail, '600 751 payload from demo-worker-1');
+    const exits = await op(['probe', 'exits', '--hosts', 'demo-worker-1']);
+    assert.equal(exits.exitCode, 1);
+    assert.equal(exits.by('demo-worker-1').detail, 'exit 7: echo to-stderr >&2; exit 7: to-stderr');
+    const throws = await op(['probe', 'throws', '--hosts', 'demo-worker-1']);
+    assert.match(throws.by('demo-worker-1').detail!, /^probe\/service\.ts throws threw: a bug in the service/);
+    // A command over its time is cut off.
+    const nap = await op(['probe', 'nap', '--hosts', 'demo-worker-1', '--timeout', '2']);
+    assert.equal(nap.by('demo-worker-1').outcome, 'timeout');
+    assert.ok(nap.by('demo-worker-1').ms < 10_000);
+
+    // A host that died (its VM killed, the inventory still saying up) is reported; the others succeed.
+    const vm = path.join(dir, 'inventory', 'vms', 'demo-worker-3');
+    await execa('pkill', ['-KILL', '-f', `qemu-system-x86_64 -name demo-worker-3 .*${vm}/`], { reject: false });
+    const down = await op(['hello', 'test', '--connect-timeout', '3']);
+    assert.equal(down.exitCode, 1);
+    assert.deepEqual(down.json.hosts.map((h) => h.outcome), ['ok', 'ok', 'unreachable']);
+    assert.match(down.by('demo-worker-3').detail!, /10\.77\.0\.\d+:22/);
+    // Once a sweep marked it down it is skipped, not failed.
+    await inNs(['hosts', 'filter']);
+    const swept = await op(['hello', 'test']);
+    assert.equal(swept.exitCode, 0, JSON.stringify(swept.json));
+    assert.equal(swept.by('demo-worker-3').outcome, 'skipped');
+
+    // A host key other than the one recorded at the callback is refused, never accepted.
+    const inv = new Inventory(labPaths(dir));
+    const realKey = db().hosts['demo-worker-2']!.hostKey!;
+    const otherKey = readFileSync(path.join(dir, 'inventory', 'lab_ed25519.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
+    await inv.update((d) => {
+      d.hosts['demo-worker-2']!.hostKey = otherKey;
+    });
+    const changed = await op(['hello', 'test']);
+    assert.equal(changed.exitCode, 1);
+    assert.equal(changed.by('demo-worker-2').outcome, 'refused');
+    assert.match(changed.by('demo-worker-2').detail!, /^host key mismatch: demo-worker-2 \(10\.77\.0\.\d+:22\) offered SHA256:\S+, its boot callback recorded SHA256:\S+; refused/);
+    assert.equal(changed.by('demo-worker-1').outcome, 'ok');
+    await inv.update((d) => {
+      d.hosts['demo-worker-2']!.hostKey = realKey;
+    });
+
+    // stop: the service is down, test fails with the reason.
+    const stop = await op(['hello', 'stop']);
+    assert.equal(stop.exitCode, 0, JSON.stringify(stop.json));
+    const after = await op(['hello', 'test', '--hosts', 'demo-worker-1']);
+    assert.equal(after.exitCode, 1);
+    assert.match(after.by('demo-worker-1').detail!, /HTTP GET demo-worker-1:8080\/: ECONNREFUSED/);
+  } finally {
+    server?.kill('SIGTERM');
+    await server;
+    for (const vm of [...workers, 'mini']) await inNs(['image', 'del', vm, '--force']);
+    await execa('ip', ['netns', 'del', ns], { reject: false });
+    cleanup();
+  }
+});
