@@ -3,7 +3,8 @@
 # It scaffolds a lab with `lab init`, makes its network (a bridge holding the
 # gateway address, in a network namespace of its own), runs `lab serve` on the
 # gateway, builds the mini image from its kickstart, clones it into the demo
-# environment's hosts, boots them, and runs the host manager over them.
+# environment's hosts, boots them, runs the host manager over them, and
+# deploys, starts and tests the hello service on the workers over SSH.
 # Run as root. --keep leaves the lab running and prints how to use it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,27 +77,39 @@ cat "$labdir/inventory/booted.log"
 step "8. lab hosts logged"
 lab hosts logged
 
-step "9. into demo-worker-1 over SSH, with the host key it sent at its callback pinned"
+step "9. into demo-worker-1 over SSH (lab ssh), with the host key it sent at its callback pinned"
 ip=$(db "console.log(d.hosts['demo-worker-1'].ip)")
-db "console.log(d.hosts['demo-worker-1'].ip + ' ' + d.hosts['demo-worker-1'].hostKey)" > "$labdir/known_hosts"
-ip netns exec "$ns" ssh -i "$labdir/inventory/lab_ed25519" -o BatchMode=yes -o StrictHostKeyChecking=yes \
-  -o UserKnownHostsFile="$labdir/known_hosts" "root@$ip" 'echo "$(hostname): up $(cut -d" " -f1 /proc/uptime) s, $(ip -4 -o addr show eth0 | awk "{print \$4}")"'
+lab ssh demo-worker-1 -- 'echo "$(hostname): up $(cut -d" " -f1 /proc/uptime) s, $(ip -4 -o addr show eth0 | awk "{print \$4}")"'
 
-step "10. demo-worker-2 powers off; lab hosts filter pings every logged host"
+step "10. the services of the lab (lab services)"
+lab services
+
+step "11. lab hello deploy: version 1.0.0 to the workers over SSH, in parallel (and /etc/lab/cluster.json)"
+lab hello deploy
+
+step "12. lab hello start, then lab hello test: HTTP 200 and the version, from the lab host"
+lab hello start
+lab hello test
+echo "and by hand: curl http://$ip:8080/"
+ip netns exec "$ns" curl -sS "http://$ip:8080/"
+
+step "13. demo-worker-2 powers off; lab hosts filter pings every logged host"
 lab image stop demo-worker-2
 lab hosts filter
 
-step "11. lab hosts list: the current hosts"
+step "14. lab hosts list: the current hosts; lab hello test skips the one that is down"
 lab hosts list
+lab hello test
 
 if [ "$keep" = 1 ]; then
   cat <<EOF2
 
 The lab keeps running: namespace $ns, server pid $server, lab folder $labdir.
   ip netns exec $ns node $repo/dist/cli.js --lab $labdir hosts list
-  ip netns exec $ns ssh -i $labdir/inventory/lab_ed25519 -o UserKnownHostsFile=$labdir/known_hosts root@$ip
+  ip netns exec $ns node $repo/dist/cli.js --lab $labdir ssh demo-worker-1
+  ip netns exec $ns node $repo/dist/cli.js --lab $labdir hello test
   tail -f $labdir/inventory/booted.log
-Next: lab image start demo-worker-2, lab hosts filter, lab image clone mini demo-worker-3.
+Next: lab image start demo-worker-2, lab hosts filter, lab hello deploy --version 1.1.0, lab image clone mini demo-worker-3.
 Stop it all: for vm in ${hosts[*]} mini; do ip netns exec $ns node $repo/dist/cli.js --lab $labdir image del \$vm --force; done; kill $server; ip netns del $ns
 EOF2
 else

@@ -122,3 +122,67 @@ test('lab kickstart --lint passes the scaffold and names what an unattended inst
     cleanup();
   }
 });
+
+test('lab services lists the services; unknown services, operations, versions, hosts and broken service.ts files get one-line errors', async () => {
+  const { dir, cleanup } = await tempLab();
+  try {
+    const list = await lab(['services', '--lab', dir]);
+    assert.equal(list.exitCode, 0, list.stderr);
+    assert.match(list.stdout, /^hello +worker +1\.0\.0 1\.1\.0 2\.0\.0 +deploy start stop status test +demo\/worker@1\.0\.0 prod\/worker@1\.0\.0 +answers HTTP/m);
+    const json = JSON.parse((await lab(['services', '--lab', dir, '--json'])).stdout) as { name: string; operations: string[] }[];
+    assert.deepEqual(json.map((s) => [s.name, s.operations]), [['hello', ['deploy', 'start', 'stop', 'status', 'test']]]);
+    const help = await lab(['--lab', dir, '--help']);
+    assert.match(help.stdout, /^ {2}hello \[options\] <operation> +service hello/m);
+
+    const cases: [string[], RegExp][] = [
+      [['helo', 'deploy'], /^lab: unknown command or service "helo"; services: hello; commands: init, check, .*services; see `lab --help`/],
+      [['hello', 'frob'], /^lab: service hello has no operation "frob"; operations: deploy, start, stop, status, test$/],
+      [['hello', 'test', '--version', '9.9'], /^lab: --version: service hello has no version "9\.9"; versions: 1\.0\.0, 1\.1\.0, 2\.0\.0$/],
+      [['hello', 'test', '--env', 'staging'], /^lab: --env: no environment "staging"; environments: demo, prod$/],
+      [['hello', 'test', '--role', 'db'], /^lab: --role: no role "db" in any environment; roles: lb, worker$/],
+      [['hello', 'test', '--hosts', 'demo-worker-9'], /^lab: --hosts: no host "demo-worker-9" in environments\.ts/],
+      [['hello', 'test', '--hosts', 'demo-worker-1', '--env', 'prod'], /^lab: --hosts: demo-worker-1 is in environment demo, not prod$/],
+      [['hello', 'test', '--parallel', '0'], /^lab: --parallel: expected a whole number from 1 to 1024, got "0"$/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await lab(['--lab', dir, ...args]);
+      assert.equal(r.exitCode, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
+    // No host has called back: nothing to run on is a failure (1), not a usage error.
+    const none = await lab(['--lab', dir, 'hello', 'deploy']);
+    assert.equal(none.exitCode, 1);
+    assert.match(none.stderr, /^lab: no host of role worker has called back yet: nothing to run hello deploy on; build and boot the hosts first/);
+    // A named host that never called back is reported as skipped, with the reason.
+    const named = JSON.parse((await lab(['--lab', dir, 'hello', 'test', '--hosts', 'demo-worker-1', '--json'])).stdout) as { hosts: { outcome: string; detail: string }[] };
+    assert.deepEqual(named.hosts.map((h) => [h.outcome, h.detail]), [['skipped', 'no boot callback recorded: not built or not booted yet']]);
+
+    // Broken service definitions name the file and the field.
+    const svc = path.join(dir, 'services', 'hello', 'service.ts');
+    const good = readFileSync(svc, 'utf8');
+    const broken: [string, RegExp][] = [
+      [good.replace("role: 'worker',", "role: 'worker', colour: 'red',"), /^lab: services\/hello\/service\.ts: \(top level\): unknown field "colour"$/],
+      [good.replace("versions: ['1.0.0', '1.1.0', '2.0.0'],", 'versions: [],'), /^lab: services\/hello\/service\.ts: versions: expected at least one version$/],
+      [good.replace("'files/hello-mini.sh',", "'files/missing.sh',"), /^lab: services\/hello\/service\.ts: files: files\/missing\.sh does not exist in services\/hello$/],
+      [good.replace('async stop(ctx) {', 'stop: 42, async old(ctx) {'), /^lab: services\/hello\/service\.ts: operations\.stop: expected a function/],
+      [good.replace('export default defineService({', 'export default defineService({ ,'), /^lab: services\/hello\/service\.ts: cannot be loaded: /],
+    ];
+    for (const [source, message] of broken) {
+      writeFileSync(svc, source);
+      const r = await lab(['--lab', dir, 'hello', 'test']);
+      assert.equal(r.exitCode, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    }
+    writeFileSync(svc, good);
+    // A group asking for a version the service does not have.
+    const env = path.join(dir, 'environments.ts');
+    writeFileSync(env, readFileSync(env, 'utf8').replace("service: 'hello', version: '1.0.0' },\n      ],\n    },\n    prod", "service: 'hello', version: '3.0.0' },\n      ],\n    },\n    prod"));
+    const badVersion = await lab(['--lab', dir, 'hello', 'test']);
+    assert.equal(badVersion.exitCode, 2);
+    assert.match(badVersion.stderr, /^lab: environments\.ts: environments\.demo\.groups\[1\]\.version: service hello has no version "3\.0\.0"; versions: 1\.0\.0, 1\.1\.0, 2\.0\.0$/);
+  } finally {
+    cleanup();
+  }
+});

@@ -176,7 +176,7 @@ test('deploy on real guests: hello deploy/start/test/stop over pinned SSH, clust
     assert.equal(stop.exitCode, 0, JSON.stringify(stop.json));
     const after = await op(['hello', 'test', '--hosts', 'demo-worker-1']);
     assert.equal(after.exitCode, 1);
-    assert.match(after.by('demo-worker-1').detail!, /HTTP GET demo-worker-1:8080\/: ECONNREFUSED/);
+    assert.match(after.by('demo-worker-1').detail!, /^HTTP GET demo-worker-1:8080\/: connection refused$/);
   } finally {
     server?.kill('SIGTERM');
     await server;

@@ -88,6 +88,22 @@ test('a mini guest installs from its kickstart by direct kernel boot, boots its 
     assert.equal(ansible.exitCode, 0, String(ansible.stdout) + String(ansible.stderr));
     assert.match(String(ansible.stdout), new RegExp(`^${name} \\| CHANGED \\| rc=0 >>\\n${name}`, 'm'));
 
+    // Deploy on user networking: only SSH is forwarded, so hello's HTTP test reaches port 8080 through the SSH connection.
+    const hello = async (op: string) => {
+      const r = await lab(['hello', op, '--lab', dir, '--json']);
+      return { exitCode: r.exitCode, result: (JSON.parse(r.stdout) as { hosts: { host: string; outcome: string; detail?: string }[] }).hosts[0]! };
+    };
+    for (const op of ['deploy', 'start', 'test']) {
+      const r = await hello(op);
+      assert.equal(r.exitCode, 0, JSON.stringify(r.result));
+      assert.equal(r.result.host, name);
+    }
+    assert.match((await hello('test')).result.detail!, new RegExp(`^200 in \\d+ ms: hello from ${name} version 1\\.0\\.0$`));
+    assert.equal((await hello('stop')).exitCode, 0);
+    const stopped = await hello('test');
+    assert.equal(stopped.exitCode, 1);
+    assert.equal(stopped.result.detail, `HTTP GET ${name}:8080/: connection refused (through its SSH connection)`);
+
     const unknown = await lab(['ssh', 'demo-worker-9', '--lab', dir]);
     assert.equal(unknown.exitCode, 2);
     assert.match(unknown.stderr, /^lab: no live host "demo-worker-9" with a recorded host key; live hosts: demo-worker-1/);

@@ -96,6 +96,14 @@ export function operationContext(o: ContextOptions): OpContext {
   return ctx;
 }
 
+const NET_ERRORS: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  ETIMEDOUT: 'timed out',
+};
+
 async function request(o: ContextOptions, urlPath: string, port: number, method: string, timeoutMs: number): Promise<HttpResult> {
   const started = Date.now();
   const what = `HTTP ${method} ${o.host.name}:${port}${urlPath}`;
@@ -112,9 +120,9 @@ async function request(o: ContextOptions, urlPath: string, port: number, method:
         path: urlPath,
         method,
         headers: { host: `${o.host.name}:${port}`, 'user-agent': 'lab' },
-        agent: false,
         timeout: timeoutMs,
-        ...(tunnel ? { createConnection: () => tunnel as never } : {}),
+        // Node uses createConnection only when no agent is given; agent: false would make one and dial the address itself.
+        ...(tunnel ? { createConnection: () => tunnel as never } : { agent: false }),
       },
       (res) => {
         const chunks: Buffer[] = [];
@@ -124,9 +132,10 @@ async function request(o: ContextOptions, urlPath: string, port: number, method:
       },
     );
     req.on('timeout', () => req.destroy(new OperationFailed(`${what}: no answer within ${timeoutMs / 1000} s`)));
-    req.on('error', (e) =>
-      reject(e instanceof OperationFailed ? e : new OperationFailed(`${what}: ${(e as NodeJS.ErrnoException).code ?? e.message}`)),
-    );
+    req.on('error', (e) => {
+      const code = (e as NodeJS.ErrnoException).code ?? '';
+      reject(e instanceof OperationFailed ? e : new OperationFailed(`${what}: ${NET_ERRORS[code] ?? (code || e.message)}`));
+    });
     req.end();
   });
 }

@@ -196,7 +196,9 @@ export class Session {
   forward(port: number): Promise<Duplex> {
     return new Promise((resolve, reject) =>
       this.client.forwardOut('127.0.0.1', 0, '127.0.0.1', port, (err, channel) =>
-        err ? reject(new SessionError(`${this.target.host} refused a forward to its port ${port}: ${err.message}`, 'transfer')) : resolve(channel),
+        err
+          ? reject(new SessionError(`${err.message.replace(/^\(SSH\) Channel open failure: /, '').toLowerCase()} (through its SSH connection)`, 'transfer'))
+          : resolve(channel),
       ),
     );
   }
