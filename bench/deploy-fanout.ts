@@ -6,7 +6,7 @@
 // host key; every tool checks host keys strictly. Each figure is the median
 // of RUNS cold runs (no SSH connection kept between runs).
 //   npm run bench:deploy        (COUNTS=1,10,50 RUNS=3)
-import { execa, type ResultPromise } from 'execa';
+import { execa, execaSync, type ResultPromise } from 'execa';
 import { mkdirSync, writeFileSync, readFileSync, rmSync, existsSync, mkdtempSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import path from 'node:path';
 import { tempLab, cli } from '../test/helpers.js';
 import { Inventory } from '../src/inventory/store.js';
 import { labPaths } from '../src/project/paths.js';
+import { ensureSecrets } from '../src/project/secrets.js';
 
 const COUNTS = (process.env.COUNTS ?? '1,10,50').split(',').map(Number);
 const RUNS = Number(process.env.RUNS ?? 3);
@@ -26,7 +27,7 @@ const name = (i: number) => `bench-node-${i}`;
 
 async function ensureTools(): Promise<void> {
   const missing = ['openssh-server', 'pssh', 'ansible-core'].filter(
-    (p) => execa.sync('dpkg-query', ['-W', '-f=${Status}', p], { reject: false }).stdout !== 'install ok installed',
+    (p) => execaSync('dpkg-query', ['-W', '-f=${Status}', p], { reject: false }).stdout !== 'install ok installed',
   );
   if (!missing.length) return;
   console.log(`installing ${missing.join(' ')} (sshd is not started as a service)`);
@@ -60,6 +61,7 @@ async function network(): Promise<void> {
   await sh('ip', ['-n', hub, 'addr', 'add', '10.79.0.1/24', 'dev', 'br0']);
   await sh('ip', ['-n', hub, 'link', 'set', 'br0', 'up']);
   mkdirSync('/run/sshd', { recursive: true });
+  ensureSecrets(labPaths(dir), 'lab');
   const authorized = path.join(work, 'authorized_keys');
   writeFileSync(authorized, readFileSync(labPaths(dir).sshPublicKey, 'utf8'), { mode: 0o600 });
   for (let i = 1; i <= MAX; i++) {

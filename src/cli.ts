@@ -29,6 +29,7 @@ registerServices(program, process.argv.slice(2));
 
 // Neither a command nor a service: say which exist (commander would only suggest one).
 program
+  .usage('[options] <command> | <service> <operation>')
   .argument('[words...]')
   .allowUnknownOption()
   .action((words: string[]) => {
@@ -37,6 +38,7 @@ program
       process.exitCode = ExitCode.usage;
       return;
     }
+    if (words[0]!.startsWith('-')) throw new UsageError(`unknown option "${words[0]}"`, 'see `lab --help`');
     const services = serviceNames(labPaths(labDirOf(process.argv.slice(2))).services);
     throw new UsageError(
       `unknown command or service "${words[0]}"; services: ${services.join(', ') || 'none'}; commands: ${builtIn.join(', ')}`,

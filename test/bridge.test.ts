@@ -4,6 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { lab, tempLab, cli, eventually, readJson } from './helpers.js';
+import { makeLabBridge } from './netns.js';
 import type { InventoryData } from '../src/inventory/types.js';
 
 /**
@@ -18,15 +19,7 @@ test('on a bridge in a test namespace a mini guest gets its leased address, answ
   let server: ResultPromise | undefined;
   const db = () => readJson<InventoryData>(path.join(dir, 'inventory', 'db.json'));
   try {
-    for (const args of [
-      ['netns', 'add', ns],
-      ['-n', ns, 'link', 'set', 'lo', 'up'],
-      ['-n', ns, 'link', 'add', 'labnet', 'type', 'bridge'],
-      ['-n', ns, 'addr', 'add', '10.77.0.1/24', 'dev', 'labnet'],
-      ['-n', ns, 'link', 'set', 'labnet', 'up'],
-    ]) {
-      await execa('ip', args);
-    }
+    await makeLabBridge(ns);
     const build = await inNs(['--lab', dir, 'image', 'build', 'mini']);
     assert.equal(build.exitCode, 0, build.stderr);
     const ip = db().leases.mini!.ip!;

@@ -136,6 +136,7 @@ test('lab services lists the services; unknown services, operations, versions, h
 
     const cases: [string[], RegExp][] = [
       [['helo', 'deploy'], /^lab: unknown command or service "helo"; services: hello; commands: init, check, .*services; see `lab --help`/],
+      [['--bogus'], /^lab: unknown option "--bogus"; see `lab --help`$/],
       [['hello', 'frob'], /^lab: service hello has no operation "frob"; operations: deploy, start, stop, status, test$/],
       [['hello', 'test', '--version', '9.9'], /^lab: --version: service hello has no version "9\.9"; versions: 1\.0\.0, 1\.1\.0, 2\.0\.0$/],
       [['hello', 'test', '--env', 'staging'], /^lab: --env: no environment "staging"; environments: demo, prod$/],

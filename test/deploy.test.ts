@@ -4,6 +4,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
 import { lab, tempLab, cli, eventually, readJson } from './helpers.js';
+import { makeLabBridge } from './netns.js';
 import { Inventory } from '../src/inventory/store.js';
 import { labPaths } from '../src/project/paths.js';
 import type { InventoryData } from '../src/inventory/types.js';
@@ -60,15 +61,7 @@ test('deploy on real guests: hello deploy/start/test/stop over pinned SSH, clust
   const curl = (ip: string) => execa('ip', ['netns', 'exec', ns, 'curl', '-sS', '--max-time', '5', `http://${ip}:8080/`], { reject: false });
   let server: ResultPromise | undefined;
   try {
-    for (const args of [
-      ['netns', 'add', ns],
-      ['-n', ns, 'link', 'set', 'lo', 'up'],
-      ['-n', ns, 'link', 'add', 'labnet', 'type', 'bridge'],
-      ['-n', ns, 'addr', 'add', '10.77.0.1/24', 'dev', 'labnet'],
-      ['-n', ns, 'link', 'set', 'labnet', 'up'],
-    ]) {
-      await execa('ip', args);
-    }
+    await makeLabBridge(ns);
     const build = await inNs(['image', 'build', 'mini']);
     assert.equal(build.exitCode, 0, build.stderr);
     server = execa('ip', ['netns', 'exec', ns, process.execPath, cli, '--lab', dir, 'serve'], { reject: false });

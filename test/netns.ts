@@ -47,3 +47,19 @@ export async function makeTestNet(opts: { subnet: string; live: number[]; dead: 
     cleanup,
   };
 }
+
+/**
+ * A namespace holding the scaffold's lab network: bridge labnet with the
+ * gateway 10.77.0.1/24, as `scripts/demo.sh` makes it. Remove with `ip netns del`.
+ */
+export async function makeLabBridge(ns: string): Promise<void> {
+  for (const args of [
+    ['netns', 'add', ns],
+    ['-n', ns, 'link', 'set', 'lo', 'up'],
+    ['-n', ns, 'link', 'add', 'labnet', 'type', 'bridge'],
+    ['-n', ns, 'addr', 'add', '10.77.0.1/24', 'dev', 'labnet'],
+    ['-n', ns, 'link', 'set', 'labnet', 'up'],
+  ]) {
+    await sh('ip', args);
+  }
+}
