@@ -36,11 +36,23 @@ function readPrivate(file: string): string {
   return readFileSync(file, 'utf8');
 }
 
+/**
+ * An ed25519 key pair in OpenSSH's format. ssh2's generator strips a public
+ * key's leading zero bytes, so one key in 256 comes out malformed
+ * (mscdex/ssh2#1390, #1513, open): such a key is drawn again.
+ */
+export function generateEd25519(comment: string): string {
+  for (;;) {
+    const key = ssh2.utils.generateKeyPairSync('ed25519', { comment }).private;
+    if (!(ssh2.utils.parseKey(key) instanceof Error)) return key;
+  }
+}
+
 export function ensureSecrets(paths: LabPaths, labName: string): Secrets {
   try {
     mkdirSync(paths.inventory, { recursive: true });
     const comment = `lab@${labName}`;
-    if (!existsSync(paths.sshKey)) createOnce(paths.sshKey, ssh2.utils.generateKeyPairSync('ed25519', { comment }).private, 0o600);
+    if (!existsSync(paths.sshKey)) createOnce(paths.sshKey, generateEd25519(comment), 0o600);
     if (!existsSync(paths.token)) createOnce(paths.token, `${randomBytes(24).toString('base64url')}\n`, 0o600);
     const privateKey = readPrivate(paths.sshKey);
     const parsed = ssh2.utils.parseKey(privateKey);
