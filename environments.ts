@@ -37,13 +37,13 @@ export default defineLab({
   environments: {
     demo: {
       groups: [
-        { role: 'lb', image: 'mini', count: 1 },
+        { role: 'lb', image: 'mini', count: 1, service: 'lb', version: '1' },
         { role: 'worker', image: 'mini', min: 2, max: 4, service: 'hello', version: '1.0.0' },
       ],
     },
     prod: {
       groups: [
-        { role: 'lb', image: 'centos9', count: 2 },
+        { role: 'lb', image: 'centos9', count: 2, service: 'lb', version: '1' },
         { role: 'worker', image: 'centos9', min: 3, max: 8, service: 'hello', version: '1.0.0' },
       ],
     },

@@ -9,6 +9,7 @@ import { register as pxe } from './cli/pxe.js';
 import { register as hosts } from './cli/hosts.js';
 import { register as image } from './cli/image.js';
 import { register as ssh } from './cli/ssh.js';
+import { register as env } from './cli/env.js';
 import { registerServices, registerServicesList, labDirOf } from './cli/service.js';
 import { serviceNames } from './deploy/services.js';
 import { labPaths } from './project/paths.js';
@@ -23,7 +24,7 @@ const program = new Command('lab')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-for (const register of [init, check, serve, kickstart, pxe, hosts, image, ssh, registerServicesList]) register(program);
+for (const register of [init, check, serve, kickstart, pxe, hosts, image, ssh, env, registerServicesList]) register(program);
 const builtIn = program.commands.map((c) => c.name());
 registerServices(program, process.argv.slice(2));
 

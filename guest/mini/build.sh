@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the mini guest from Debian packages: a Debian kernel and an initramfs
 # of busybox, dropbear (with OpenSSH's sftp-server for SFTP) and this folder's
-# init. Writes OUT/vmlinuz and OUT/initrd.img. Needs: apt (lists updated),
-# dpkg-deb, cpio, gzip, busybox-static, dropbear-bin, openssh-sftp-server.
+# init, and nginx (for the lb service). Writes OUT/vmlinuz and OUT/initrd.img.
+# Needs: apt (lists updated), dpkg-deb, cpio, gzip, busybox-static,
+# dropbear-bin, openssh-sftp-server.
 #   usage: build.sh OUT
 set -euo pipefail
 out=${1:?usage: build.sh OUT}
@@ -12,7 +13,7 @@ trap 'rm -rf "$work"' EXIT
 
 kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 [ -n "$kpkg" ] || { echo "build.sh: no kernel package found (run apt-get update)" >&2; exit 1; }
-(cd "$work" && apt-get download -qq "$kpkg" 2>/dev/null) || { echo "build.sh: cannot download $kpkg from the Debian mirror (no network here? build once where apt works: it is cached)" >&2; exit 1; }
+(cd "$work" && apt-get download -qq "$kpkg" nginx 2>/dev/null) || { echo "build.sh: cannot download $kpkg from the Debian mirror (no network here? build once where apt works: it is cached)" >&2; exit 1; }
 dpkg-deb -x "$work"/linux-image-*.deb "$work/kernel"
 kver=$(ls "$work/kernel/lib/modules")
 kmod="$work/kernel/lib/modules/$kver/kernel"
@@ -37,8 +38,11 @@ done
 cp "$work/kernel/lib/modules/$kver"/modules.{order,builtin} "$root/lib/modules/$kver/" 2>/dev/null || true
 "$root/bin/busybox" depmod -b "$root" "$kver"
 
-for bin in /usr/sbin/dropbear /usr/bin/dropbearkey; do
-  cp "$bin" "$root/bin/"
+# nginx from Debian's package, for the lb service (its libraries from this machine, as dropbear's).
+dpkg-deb -x "$work"/nginx_*.deb "$work/nginx"
+cp "$work/nginx/usr/sbin/nginx" "$work/nginx-bin"
+for bin in /usr/sbin/dropbear /usr/bin/dropbearkey "$work/nginx-bin"; do
+  cp "$bin" "$root/bin/$(basename "$bin" | sed 's/-bin$//')"
   for lib in $(ldd "$bin" | awk '/=> \// {print $3}'); do cp -n "$lib" "$root/lib/x86_64-linux-gnu/"; done
 done
 cp /lib64/ld-linux-x86-64.so.2 "$root/lib64/"

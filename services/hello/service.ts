@@ -7,6 +7,8 @@ import { defineService, type OpContext } from 'lab';
 // points at the deployed one.
 
 const PORT = 8080;
+// Where the lb service listens (services/lb).
+const LB_PORT = 80;
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 const systemd = (ctx: OpContext) => ctx.host.distro !== 'mini';
 
@@ -63,11 +65,23 @@ export default defineService({
     },
 
     // From the lab host: HTTP 200 with this host's name and the expected version.
+    // With --via lb: through the load balancer, until it hands a request to this host.
     async test(ctx) {
+      const expected = `hello from ${ctx.host.name} version ${ctx.version}`;
+      if (ctx.via) {
+        const tries = 5 * Math.max(1, ctx.peers(ctx.host.role).length);
+        const seen = new Set<string>();
+        for (let i = 0; i < tries; i++) {
+          const r = await ctx.http('/', { host: ctx.via.name, port: LB_PORT, timeout: 10 });
+          const body = r.body.trim();
+          if (r.status === 200 && body === expected) return `through ${ctx.via.name} after ${i + 1} request(s): ${body}`;
+          seen.add(r.status === 200 ? body.replace(/^hello from (\S+).*$/, '$1') : `HTTP ${r.status}`);
+        }
+        ctx.fail(`${tries} requests through ${ctx.via.name} never reached this host (answered: ${[...seen].join(', ')})`);
+      }
       const r = await ctx.http('/', { port: PORT, timeout: 10 });
       const body = r.body.trim();
       if (r.status !== 200) ctx.fail(`HTTP ${r.status} from port ${PORT}: ${body.slice(0, 120)}`);
-      const expected = `hello from ${ctx.host.name} version ${ctx.version}`;
       if (body !== expected) ctx.fail(`expected "${expected}", got "${body.slice(0, 120)}"`);
       return `200 in ${r.ms} ms: ${body}`;
     },

@@ -1,11 +1,9 @@
 import type { Command } from 'commander';
 import { createInterface } from 'node:readline/promises';
-import { buildImage, vmSpecFor, ipArg, recordReach } from '../hostbuilder/build.js';
-import { bootFiles } from '../hostbuilder/bootfiles.js';
+import { buildImage, ipArg } from '../hostbuilder/build.js';
+import { cloneHost } from '../hostbuilder/clone.js';
 import { providerFor } from '../providers/index.js';
-import { leasesFor } from '../kickstart/hosts.js';
-import { declaredHost } from '../config/load.js';
-import { UsageError, LabError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { openLab, intOption } from './common.js';
 import { ago, print, printJson, table } from './output.js';
 import { stepProgress } from './progress.js';
@@ -112,18 +110,7 @@ export function register(program: Command): void {
     .description('a linked clone of a stopped VM, booting with its own name, MAC and host key')
     .action(async (source: string, name: string, _o: object, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
-      const provider = providerFor(lab);
-      const src = await provider.info(source);
-      if (src.state === 'missing') throw new UsageError(`no VM "${source}"`);
-      const host = declaredHost(lab, name);
-      const srcHost = declaredHost(lab, source);
-      if (lab.config.images[srcHost.image]!.distro !== 'mini') {
-        throw new LabError(`cloning is for mini images for now: a ${lab.config.images[srcHost.image]!.distro} clone would keep ${source}'s name and host key`);
-      }
-      const files = await bootFiles(lab, host.image, () => undefined);
-      const lease = (await leasesFor(lab, inventory, [host])).get(name)!;
-      const spec = await vmSpecFor(lab, host, lease, files);
-      await recordReach(inventory, host, await provider.clone(source, spec));
+      const lease = await cloneHost(lab, inventory, providerFor(lab), source, name);
       print(`${name}: cloned from ${source} (MAC ${lease.mac}${ipArg(lab, name, lease) ? `, address ${lease.ip}` : ''}); start it with \`lab image start ${name}\``);
     });
 }

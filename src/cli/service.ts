@@ -18,6 +18,7 @@ interface OpFlags {
   role?: string;
   hosts?: string;
   version?: string;
+  via?: string;
   parallel: number;
   connectTimeout: number;
   timeout: number;
@@ -55,6 +56,7 @@ export function registerServices(program: Command, argv: string[]): void {
       .option('--role <role>', "hosts of this role instead of the service's own")
       .option('--hosts <a,b>', 'exactly these hosts, whatever their role or last recorded state')
       .option('--version <version>', "the version to deploy or expect (default: the group's, else the newest)")
+      .option('--via <role>', "send the operation's HTTP requests through the live host of this role (a load balancer)")
       .option('--parallel <n>', 'hosts at once', intOption('--parallel', 1, 1024), DEFAULT_PARALLEL)
       .option('--connect-timeout <s>', 'seconds to get an SSH connection', intOption('--connect-timeout', 1, 600), 10)
       .option('--timeout <s>', 'seconds each command may run', intOption('--timeout', 1, 86_400), 300)
@@ -77,6 +79,7 @@ async function runCommand(name: string, op: string, o: OpFlags, cmd: Command): P
     operation: op,
     selection: { env: o.env, role: o.role, hosts, version: o.version },
     parallel: o.parallel,
+    via: o.via,
     connectTimeoutMs: o.connectTimeout * 1000,
     commandTimeoutMs: o.timeout * 1000,
     onStart: progress.start,

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
+import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import type { Lab } from '../config/load.js';
 import { renderTemplate } from '../kickstart/render.js';
@@ -23,11 +24,23 @@ export interface ContextOptions {
   version: string;
   cluster: ClusterFacts;
   session: Session;
-  /** Reach HTTP ports through the SSH connection (the host sits behind NAT with only SSH forwarded). */
-  httpThroughSsh: boolean;
+  /** How HTTP reaches a host of the cluster (this one or another, by name). */
+  routeTo: (host: string) => Promise<HttpRoute>;
+  /** The host named by --via, when given. */
+  via?: HostFacts;
   commandTimeoutMs: number;
   /** Where the host's output lines go. */
   output: string[];
+}
+
+/**
+ * Straight to the address on a bridged lab; through the host's SSH connection
+ * (forward) when it sits behind NAT with only SSH forwarded.
+ */
+export interface HttpRoute {
+  name: string;
+  address: string;
+  forward?: (port: number) => Promise<Duplex>;
 }
 
 const lastLines = (s: string, n: number) => s.trimEnd().split('\n').slice(-n).join(' | ');
@@ -51,6 +64,7 @@ export function operationContext(o: ContextOptions): OpContext {
     host: o.host,
     version: o.version,
     cluster: o.cluster,
+    via: o.via,
     peers: (role) => o.cluster.hosts.filter((h) => h.env === o.host.env && (role === undefined || h.role === role)),
 
     async run(command, opts = {}) {
@@ -80,8 +94,9 @@ export function operationContext(o: ContextOptions): OpContext {
 
     async http(urlPath, opts = {}) {
       const port = opts.port ?? 80;
-      const r = await request(o, urlPath, port, opts.method ?? 'GET', (opts.timeout ?? 10) * 1000);
-      output.push(`http ${opts.method ?? 'GET'} :${port}${urlPath} -> ${r.status} (${r.ms} ms)`);
+      const route = await o.routeTo(opts.host ?? o.host.name);
+      const r = await request(route, urlPath, port, opts.method ?? 'GET', (opts.timeout ?? 10) * 1000);
+      output.push(`http ${opts.method ?? 'GET'} ${opts.host ? opts.host : ''}:${port}${urlPath} -> ${r.status} (${r.ms} ms)`);
       return r;
     },
 
@@ -104,22 +119,22 @@ const NET_ERRORS: Record<string, string> = {
   ETIMEDOUT: 'timed out',
 };
 
-async function request(o: ContextOptions, urlPath: string, port: number, method: string, timeoutMs: number): Promise<HttpResult> {
+async function request(route: HttpRoute, urlPath: string, port: number, method: string, timeoutMs: number): Promise<HttpResult> {
   const started = Date.now();
-  const what = `HTTP ${method} ${o.host.name}:${port}${urlPath}`;
-  const tunnel = o.httpThroughSsh
-    ? await o.session.forward(port).catch((e: unknown) => {
+  const what = `HTTP ${method} ${route.name}:${port}${urlPath}`;
+  const tunnel = route.forward
+    ? await route.forward(port).catch((e: unknown) => {
         throw new OperationFailed(`${what}: ${e instanceof Error ? e.message : String(e)}`);
       })
     : undefined;
   return new Promise((resolve, reject) => {
     const req = http.request(
       {
-        host: o.host.address,
+        host: route.address,
         port,
         path: urlPath,
         method,
-        headers: { host: `${o.host.name}:${port}`, 'user-agent': 'lab' },
+        headers: { host: `${route.name}:${port}`, 'user-agent': 'lab' },
         timeout: timeoutMs,
         // Node uses createConnection only when no agent is given; agent: false would make one and dial the address itself.
         ...(tunnel ? { createConnection: () => tunnel as never } : { agent: false }),

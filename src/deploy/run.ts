@@ -2,9 +2,9 @@ import type { Lab } from '../config/load.js';
 import type { Inventory } from '../inventory/store.js';
 import { sshTarget } from '../hosts/sshconfig.js';
 import { ensureSecrets } from '../project/secrets.js';
-import { LabError } from '../errors.js';
+import { LabError, UsageError } from '../errors.js';
 import { mapBounded } from '../util/pool.js';
-import { operationContext, OperationFailed } from './context.js';
+import { operationContext, OperationFailed, type HttpRoute } from './context.js';
 import { Session, SessionError } from './session.js';
 import { operationOf, type Service } from './services.js';
 import { selectTargets, clusterHosts, type Selection, type Target } from './targets.js';
@@ -26,6 +26,7 @@ export type Outcome = 'ok' | 'failed' | 'unreachable' | 'refused' | 'timeout' | 
 
 export interface HostResult {
   host: string;
+  operation: string;
   env: string;
   role: string;
   version: string;
@@ -45,6 +46,8 @@ export interface OperationRun {
   parallel: number;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
+  /** Send the operation's HTTP requests through the live host of this role in each host's environment. */
+  via?: string;
   /** Told when a host starts and finishes, for progress. */
   onStart?: (host: string) => void;
   onResult?: (result: HostResult) => void;
@@ -65,35 +68,49 @@ export async function runOperation(o: OperationRun): Promise<HostResult[]> {
   }
   const live = clusterHosts(o.lab, records);
   const generated = new Date().toISOString();
+  if (o.via !== undefined && !o.lab.hosts.some((h) => h.role === o.via)) {
+    throw new UsageError(`--via: no role "${o.via}" in any environment; roles: ${[...new Set(o.lab.hosts.map((h) => h.role))].join(', ')}`);
+  }
+
+  // One connection per host for the whole run, shared when an operation reaches another host (--via).
+  const sessions = new Map<string, Promise<Session>>();
+  const sessionFor = (name: string): Promise<Session> => {
+    let s = sessions.get(name);
+    if (!s) {
+      const record = records[name]!;
+      const reach = sshTarget(record)!;
+      s = Session.open({ host: name, address: reach.address, port: reach.port, hostKey: record.hostKey!, privateKey, connectTimeoutMs: o.connectTimeoutMs });
+      s.catch(() => sessions.delete(name));
+      sessions.set(name, s);
+    }
+    return s;
+  };
+  const routeTo = async (name: string): Promise<HttpRoute> => {
+    const r = records[name];
+    if (!r?.ip || !live.some((h) => h.name === name)) throw new OperationFailed(`no live host "${name}" to send a request to`);
+    if (!r.reach) return { name, address: r.ip };
+    return { name, address: r.reach.address, forward: async (port) => (await sessionFor(name)).forward(port) };
+  };
+  const factsOf = (name: string): HostFacts => {
+    const d = o.lab.hosts.find((h) => h.name === name)!;
+    const r = records[name]!;
+    return { name, env: d.env, role: d.role, image: d.image, distro: o.lab.config.images[d.image]!.distro, address: r.ip!, mac: r.mac };
+  };
 
   const one = async (t: Target): Promise<HostResult> => {
-    const base = { host: t.host.name, env: t.host.env, role: t.host.role, version: t.version };
+    const base = { host: t.host.name, operation: o.operation, env: t.host.env, role: t.host.role, version: t.version };
     if (t.skip) return { ...base, outcome: 'skipped', ms: 0, detail: t.skip, output: [] };
     o.onStart?.(t.host.name);
     const started = Date.now();
     const output: string[] = [];
-    const record = t.record!;
-    const reach = sshTarget(record)!;
-    let session: Session | undefined;
+    let connected = false;
     const result = (outcome: Outcome, detail?: string): HostResult => ({ ...base, outcome, ms: Date.now() - started, detail, output });
     try {
-      session = await Session.open({
-        host: t.host.name,
-        address: reach.address,
-        port: reach.port,
-        hostKey: record.hostKey!,
-        privateKey,
-        connectTimeoutMs: o.connectTimeoutMs,
-      });
-      const host: HostFacts = {
-        name: t.host.name,
-        env: t.host.env,
-        role: t.host.role,
-        image: t.host.image,
-        distro: o.lab.config.images[t.host.image]!.distro,
-        address: record.ip!,
-        mac: record.mac,
-      };
+      const via = o.via === undefined ? undefined : live.find((h) => h.env === t.host.env && h.role === o.via);
+      if (o.via !== undefined && !via) throw new OperationFailed(`--via: no live host of role ${o.via} in environment ${t.host.env}`);
+      const session = await sessionFor(t.host.name);
+      connected = true;
+      const host = factsOf(t.host.name);
       const cluster: ClusterFacts = { generated, self: host.name, env: host.env, hosts: live };
       const ctx = operationContext({
         lab: o.lab,
@@ -103,7 +120,8 @@ export async function runOperation(o: OperationRun): Promise<HostResult[]> {
         version: t.version,
         cluster,
         session,
-        httpThroughSsh: record.reach !== undefined,
+        routeTo,
+        via: via ? factsOf(via.name) : undefined,
         commandTimeoutMs: o.commandTimeoutMs,
         output,
       });
@@ -121,23 +139,25 @@ export async function runOperation(o: OperationRun): Promise<HostResult[]> {
       if (e instanceof OperationFailed) return result('failed', e.message);
       if (e instanceof SessionError) {
         const outcome: Outcome =
-          e.kind === 'hostkey' || e.kind === 'auth' ? 'refused' : e.kind === 'command-timeout' ? 'timeout' : session ? 'failed' : 'unreachable';
+          e.kind === 'hostkey' || e.kind === 'auth' ? 'refused' : e.kind === 'command-timeout' ? 'timeout' : connected ? 'failed' : 'unreachable';
         return result(outcome, e.message);
       }
       if (e instanceof LabError) return result('failed', e.message);
       // The service's own code threw: its author needs the place.
       const where = e instanceof Error ? (e.stack ?? '').split('\n').find((l) => l.includes(o.service.dir))?.trim() : undefined;
       return result('failed', `${o.service.name}/service.ts ${o.operation} threw: ${e instanceof Error ? e.message : String(e)}${where ? ` (${where})` : ''}`);
-    } finally {
-      session?.close();
     }
   };
 
-  return mapBounded(targets, o.parallel, async (t) => {
-    const r = await one(t);
-    o.onResult?.(r);
-    return r;
-  });
+  try {
+    return await mapBounded(targets, o.parallel, async (t) => {
+      const r = await one(t);
+      o.onResult?.(r);
+      return r;
+    });
+  } finally {
+    await Promise.all([...sessions.values()].map((s) => s.then((x) => x.close()).catch(() => undefined)));
+  }
 }
 
 /** Hosts that count as failed for the exit code (skipped ones do not). */

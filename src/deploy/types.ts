@@ -60,6 +60,8 @@ export interface FileOptions {
 
 export interface HttpOptions {
   port?: number;
+  /** Another live host of the cluster to send the request to (e.g. ctx.via.name), instead of this one. */
+  host?: string;
   method?: string;
   /** Seconds. */
   timeout?: number;
@@ -83,6 +85,8 @@ export interface OpContext {
    */
   version: string;
   cluster: ClusterFacts;
+  /** With --via ROLE: the live host of that role in this host's environment that requests go through (a load balancer). */
+  via?: HostFacts;
   /** Live hosts of this host's environment, optionally of one role. */
   peers(role?: string): ClusterHost[];
   /** Run a shell command on the host; output captured; a non-zero exit fails the operation unless allowFail. */

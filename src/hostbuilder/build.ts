@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { allHosts, declaredHost, type Lab, type DeclaredHost } from '../config/load.js';
+import { allHosts, declaredHost, IMAGE_ENV, type Lab, type DeclaredHost } from '../config/load.js';
 import type { Inventory } from '../inventory/store.js';
 import type { ImageRecord, Lease } from '../inventory/types.js';
 import { leasesFor } from '../kickstart/hosts.js';
@@ -210,7 +210,7 @@ async function failure(s: BuildState, state: 'failed' | 'stalled', why: string):
   const saved = path.join(logs, `${s.host.name}-${s.started.replace(/[:.]/g, '-')}.console.log`);
   writeFileSync(saved, `${tail}\n`);
   await setImage(s.inventory, s.host.name, { state, reason: why, consoleLog: saved, finished: new Date().toISOString() });
-  return new LabError(`image ${s.host.name}: ${why}; console (last lines, kept in ${saved}):\n${tail.replace(/^/gm, '  | ')}`);
+  return new LabError(`${s.host.env === IMAGE_ENV ? 'image' : 'host'} ${s.host.name}: ${why}; console (last lines, kept in ${saved}):\n${tail.replace(/^/gm, '  | ')}`);
 }
 
 /**
@@ -222,21 +222,31 @@ export async function buildImage(lab: Lab, inventory: Inventory, provider: Provi
   if (!(image in lab.config.images)) {
     throw new UsageError(`no image "${image}" in environments.ts; images are: ${Object.keys(lab.config.images).join(', ')}`);
   }
-  const host = declaredHost(lab, image);
-  const record = (await inventory.read()).images[image];
-  const vm = await provider.info(image);
+  return installHost(lab, inventory, provider, declaredHost(lab, image), opts);
+}
+
+/**
+ * Install one VM from its image's installer and kickstart: an image's own VM,
+ * or an environment host that cannot be cloned (a CentOS host installs as
+ * itself, so it has its own name and host key). Its install is tracked under
+ * its name, as an image's is.
+ */
+export async function installHost(lab: Lab, inventory: Inventory, provider: Provider, host: DeclaredHost, opts: BuildOptions): Promise<'built' | 'exists'> {
+  const name = host.name;
+  const record = (await inventory.read()).images[name];
+  const vm = await provider.info(name);
   if (!opts.rebuild && record?.state === 'installed' && vm.state !== 'missing') return 'exists';
   if (vm.state !== 'missing') {
-    opts.log?.(`removing the VM ${image} left by ${record?.state === 'installed' ? 'the previous build' : 'an interrupted build'}`);
-    await provider.delete(image);
+    opts.log?.(`removing the VM ${name} left by ${record?.state === 'installed' ? 'the previous build' : 'an interrupted build'}`);
+    await provider.delete(name);
   }
   const leases = await leasesFor(lab, inventory, [host]);
-  const state: BuildState = { lab, inventory, provider, host, lease: leases.get(image)!, started: new Date().toISOString() };
+  const state: BuildState = { lab, inventory, provider, host, lease: leases.get(name)!, started: new Date().toISOString() };
   try {
     await runSteps(steps(opts), state, opts.events, opts.signal);
   } catch (e) {
-    const rec = (await inventory.read()).images[image];
-    if (rec?.state === 'installing') await setImage(inventory, image, { state: 'failed', reason: e instanceof Error ? e.message.split('\n')[0] : String(e), finished: new Date().toISOString() });
+    const rec = (await inventory.read()).images[name];
+    if (rec?.state === 'installing') await setImage(inventory, name, { state: 'failed', reason: e instanceof Error ? e.message.split('\n')[0] : String(e), finished: new Date().toISOString() });
     throw e;
   } finally {
     await state.server?.close();

@@ -7,7 +7,8 @@ pidfile=/run/hello.pid
 root=/opt/hello/current/www
 port=${HELLO_PORT:-8080}
 
-running() { [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+# An empty or stale pidfile is not a running service (kill -0 with no pid would signal our own group).
+running() { pid=$(cat "$pidfile" 2>/dev/null); [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 
 case "${1:-}" in
   start)

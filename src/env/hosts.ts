@@ -1,0 +1,95 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { DeclaredHost, Lab } from '../config/load.js';
+import type { Inventory } from '../inventory/store.js';
+import type { Provider } from '../providers/types.js';
+import { buildImage, installHost } from '../hostbuilder/build.js';
+import { cloneHost } from '../hostbuilder/clone.js';
+import type { StepEvents } from '../hostbuilder/steps.js';
+import { messageOf } from '../errors.js';
+
+/** What the env manager works with. */
+export interface EnvContext {
+  lab: Lab;
+  inventory: Inventory;
+  provider: Provider;
+  /** A line of progress about one host (or image). */
+  say: (who: string, what: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface HostUp {
+  host: string;
+  /** up: called back now; running: was up already, left alone; failed: see detail. */
+  outcome: 'up' | 'running' | 'failed';
+  detail?: string;
+}
+
+const quiet: StepEvents = { start: () => undefined, note: () => undefined, done: () => undefined, undo: () => undefined };
+
+/** Build the images these hosts are cloned from, once each; an installed image is left alone. */
+export async function ensureImages(c: EnvContext, hosts: DeclaredHost[]): Promise<void> {
+  const images = [...new Set(hosts.filter((h) => c.lab.config.images[h.image]!.distro === 'mini').map((h) => h.image))];
+  for (const image of images) {
+    const events: StepEvents = { ...quiet, start: (step) => c.say(image, `build: ${step}`) };
+    const r = await buildImage(c.lab, c.inventory, c.provider, image, { events, signal: c.signal });
+    c.say(image, r === 'exists' ? 'image installed already' : 'image built');
+  }
+}
+
+/**
+ * Bring one host to running and called back: clone it (mini) or install it
+ * (CentOS) if it has no VM, boot it if stopped, and wait for its callback.
+ * A host that runs and called back is left alone unless restart.
+ */
+export async function bringUp(c: EnvContext, host: DeclaredHost, opts: { restart?: boolean; deadlineMs: number }): Promise<HostUp> {
+  const name = host.name;
+  try {
+    let vm = await c.provider.info(name);
+    if (opts.restart && vm.state === 'running') {
+      c.say(name, 'stopping');
+      await c.provider.stop(name, 60_000);
+      vm = await c.provider.info(name);
+    }
+    if (vm.state === 'missing') {
+      if (c.lab.config.images[host.image]!.distro === 'mini') {
+        c.say(name, `cloning ${host.image}`);
+        await cloneHost(c.lab, c.inventory, c.provider, host.image, name);
+      } else {
+        c.say(name, `installing from ${host.image}'s installer`);
+        await installHost(c.lab, c.inventory, c.provider, host, { events: quiet, signal: c.signal });
+      }
+      vm = await c.provider.info(name);
+    }
+    const record = (await c.inventory.read()).hosts[name];
+    if (vm.state === 'running') {
+      if (record?.lastCallback && record.state === 'up') return { host: name, outcome: 'running' };
+      // Booting already (an earlier run was interrupted): wait for its callback.
+      c.say(name, 'booting (started earlier), waiting for its callback');
+      return await waitCallback(c, name, record?.lastCallback ?? '', opts.deadlineMs);
+    }
+    const since = new Date().toISOString();
+    c.say(name, 'starting');
+    await c.provider.start(name, { boot: { kind: 'disk' } });
+    return await waitCallback(c, name, since, opts.deadlineMs);
+  } catch (e) {
+    return { host: name, outcome: 'failed', detail: messageOf(e).split('\n')[0] };
+  }
+}
+
+async function waitCallback(c: EnvContext, name: string, after: string, deadlineMs: number): Promise<HostUp> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    const h = (await c.inventory.read()).hosts[name];
+    if (h?.lastCallback && h.lastCallback > after) {
+      c.say(name, `up at ${h.ip}`);
+      return { host: name, outcome: 'up' };
+    }
+    if (c.signal?.aborted) return { host: name, outcome: 'failed', detail: 'interrupted' };
+    if ((await c.provider.info(name)).state !== 'running') {
+      const tail = (await c.provider.consoleTail(name, 3)).split('\n').filter(Boolean).pop() ?? '';
+      return { host: name, outcome: 'failed', detail: `its VM stopped before calling back${tail ? ` (console: ${tail.trim()})` : ''}` };
+    }
+    if (Date.now() > end) return { host: name, outcome: 'failed', detail: `no boot callback within ${Math.round(deadlineMs / 1000)} s (is lab serve running? see lab hosts logged)` };
+    await sleep(500);
+  }
+}

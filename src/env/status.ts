@@ -1,0 +1,62 @@
+import type { Lab } from '../config/load.js';
+import type { Inventory } from '../inventory/store.js';
+import type { Provider, VmState } from '../providers/types.js';
+import type { HostState } from '../inventory/types.js';
+import { envHosts, environment, groupSizeFor } from './plan.js';
+
+export interface HostStatus {
+  host: string;
+  env: string;
+  role: string;
+  vm: VmState;
+  /** The inventory's word: up, down, installing, stalled; none before any callback. */
+  state: HostState | 'none';
+  address?: string;
+  /** Called back and up at the last sweep, with its VM running. */
+  live: boolean;
+  service?: string;
+  version?: string;
+  lastCallback?: string;
+}
+
+export async function envStatus(lab: Lab, inventory: Inventory, provider: Provider, env: string): Promise<HostStatus[]> {
+  const records = (await inventory.read()).hosts;
+  return Promise.all(
+    envHosts(lab, env).map(async (h): Promise<HostStatus> => {
+      const r = records[h.name];
+      const vm = (await provider.info(h.name)).state;
+      return {
+        host: h.name,
+        env,
+        role: h.role,
+        vm,
+        state: r?.state ?? 'none',
+        address: r?.ip,
+        live: vm === 'running' && r?.state === 'up' && Boolean(r.lastCallback),
+        service: h.service,
+        version: r?.serviceVersion,
+        lastCallback: r?.lastCallback,
+      };
+    }),
+  );
+}
+
+export interface EnvSummary {
+  env: string;
+  groups: string;
+  declared: number;
+  running: number;
+  live: number;
+}
+
+export async function envList(lab: Lab, inventory: Inventory, provider: Provider): Promise<EnvSummary[]> {
+  const out: EnvSummary[] = [];
+  for (const env of Object.keys(lab.config.environments)) {
+    const rows = await envStatus(lab, inventory, provider, env);
+    const groups = environment(lab, env)
+      .groups.map((g) => `${g.role}:${g.count ?? `${groupSizeFor(g, 'min')}-${groupSizeFor(g, 'all')}`}${g.service ? ` ${g.service}` : ''}`)
+      .join(', ');
+    out.push({ env, groups, declared: rows.length, running: rows.filter((r) => r.vm === 'running').length, live: rows.filter((r) => r.live).length });
+  }
+  return out;
+}

@@ -1,0 +1,28 @@
+import { declaredHost, type Lab } from '../config/load.js';
+import type { Inventory } from '../inventory/store.js';
+import type { Lease } from '../inventory/types.js';
+import { leasesFor } from '../kickstart/hosts.js';
+import type { Provider } from '../providers/types.js';
+import { LabError, UsageError } from '../errors.js';
+import { bootFiles } from './bootfiles.js';
+import { recordReach, vmSpecFor } from './build.js';
+
+/**
+ * A linked clone of a built VM as a declared host: its own MAC and address
+ * (its lease), and at its first boot its own name and host key (lab.host=).
+ */
+export async function cloneHost(lab: Lab, inventory: Inventory, provider: Provider, source: string, name: string): Promise<Lease> {
+  const src = await provider.info(source);
+  if (src.state === 'missing') throw new UsageError(`no VM "${source}"`);
+  const host = declaredHost(lab, name);
+  const srcHost = declaredHost(lab, source);
+  const distro = lab.config.images[srcHost.image]!.distro;
+  if (distro !== 'mini') {
+    throw new LabError(`cloning is for mini images for now: a ${distro} clone would keep ${source}'s name and host key`);
+  }
+  const files = await bootFiles(lab, host.image, () => undefined);
+  const lease = (await leasesFor(lab, inventory, [host])).get(name)!;
+  const spec = await vmSpecFor(lab, host, lease, files);
+  await recordReach(inventory, host, await provider.clone(source, spec));
+  return lease;
+}
