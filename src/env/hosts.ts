@@ -72,7 +72,9 @@ export async function bringUp(c: EnvContext, host: DeclaredHost, opts: { restart
     await c.provider.start(name, { boot: { kind: 'disk' } });
     return await waitCallback(c, name, since, opts.deadlineMs);
   } catch (e) {
-    return { host: name, outcome: 'failed', detail: messageOf(e).split('\n')[0] };
+    const detail = messageOf(e).split('\n')[0];
+    c.say(name, `failed: ${detail}`);
+    return { host: name, outcome: 'failed', detail };
   }
 }
 
@@ -84,12 +86,12 @@ async function waitCallback(c: EnvContext, name: string, after: string, deadline
       c.say(name, `up at ${h.ip}`);
       return { host: name, outcome: 'up' };
     }
-    if (c.signal?.aborted) return { host: name, outcome: 'failed', detail: 'interrupted' };
+    if (c.signal?.aborted) throw new Error('interrupted');
     if ((await c.provider.info(name)).state !== 'running') {
       const tail = (await c.provider.consoleTail(name, 3)).split('\n').filter(Boolean).pop() ?? '';
-      return { host: name, outcome: 'failed', detail: `its VM stopped before calling back${tail ? ` (console: ${tail.trim()})` : ''}` };
+      throw new Error(`its VM stopped before calling back${tail ? ` (console: ${tail.trim()})` : ''}`);
     }
-    if (Date.now() > end) return { host: name, outcome: 'failed', detail: `no boot callback within ${Math.round(deadlineMs / 1000)} s (is lab serve running? see lab hosts logged)` };
+    if (Date.now() > end) throw new Error(`no boot callback within ${Math.round(deadlineMs / 1000)} s (is lab serve running? see lab hosts logged)`);
     await sleep(500);
   }
 }

@@ -125,7 +125,21 @@ export class QemuProvider implements Provider {
    * A linked clone: the source's disk becomes a read-only base that both the
    * source and the clone continue from, so neither sees the other's writes.
    */
+  /** Clones of one source run one at a time: each moves the source's disk under a new base. */
+  private readonly cloning = new Map<string, Promise<unknown>>();
+
   async clone(source: string, spec: VmSpec): Promise<VmInfo> {
+    const before = this.cloning.get(source) ?? Promise.resolve();
+    const mine = before.catch(() => undefined).then(() => this.cloneNow(source, spec));
+    this.cloning.set(source, mine);
+    try {
+      return await mine;
+    } finally {
+      if (this.cloning.get(source) === mine) this.cloning.delete(source);
+    }
+  }
+
+  private async cloneNow(source: string, spec: VmSpec): Promise<VmInfo> {
     this.spec(source);
     if (this.pid(source)) throw new LabError(`VM "${source}" is running; stop it before cloning`);
     if (existsSync(this.file(spec.name, 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`);

@@ -1,0 +1,114 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { existsSync } from 'node:fs';
+import { lab, tempLab, cli, readJson, eventually } from './helpers.js';
+import { makeLabBridge } from './netns.js';
+import type { InventoryData } from '../src/inventory/types.js';
+import type { HostStatus } from '../src/env/status.js';
+import type { HostResult } from '../src/deploy/run.js';
+
+/**
+ * The env manager on real mini guests on a bridge in a test namespace: the
+ * demo environment at its minimum (a load balancer and two workers).
+ */
+
+interface StartJson {
+  ok: boolean;
+  hosts: HostStatus[];
+  started: { host: string; outcome: string; detail?: string }[];
+  services: HostResult[];
+}
+
+const hosts = ['demo-lb-1', 'demo-worker-1', 'demo-worker-2'];
+
+test('env start-min brings up lb + workers with their services, a rerun changes nothing, a lost VM is rebuilt alone, start-worker restarts one, stop powers all off', { timeout: 900_000 }, async () => {
+  const ns = `labte${process.pid % 100000}`;
+  const { dir, cleanup } = await tempLab();
+  const inNs = (args: string[]) => lab(['--lab', dir, ...args], { netns: ns });
+  const start = async (args: string[]) => {
+    const r = await inNs([...args, '--json']);
+    assert.ok(r.stdout.startsWith('{'), `lab ${args.join(' ')}: ${r.stdout}\n${r.stderr}`);
+    return { ...r, json: JSON.parse(r.stdout) as StartJson };
+  };
+  const db = () => readJson<InventoryData>(path.join(dir, 'inventory', 'db.json'));
+  const boots = () => hosts.map((h) => db().hosts[h]?.bootCount ?? 0);
+  let server: ResultPromise | undefined;
+  try {
+    await makeLabBridge(ns);
+    server = execa('ip', ['netns', 'exec', ns, process.execPath, cli, '--lab', dir, 'serve'], { reject: false });
+    await eventually(() => existsSync(path.join(dir, 'inventory', 'server.json')), 20_000, 'lab serve to start');
+
+    // From nothing: the image is built, the hosts cloned and booted, the services deployed, started and tested.
+    const first = await start(['env', 'start-min', 'demo']);
+    assert.equal(first.exitCode, 0, first.stderr);
+    assert.deepEqual(first.json.hosts.filter((h) => h.live).map((h) => h.host), hosts);
+    assert.deepEqual(first.json.started.map((s) => s.outcome), ['up', 'up', 'up']);
+    const lbTest = first.json.services.find((s) => s.host === 'demo-lb-1')!;
+    assert.equal(lbTest.outcome, 'ok', JSON.stringify(lbTest));
+    assert.match(lbTest.detail!, /^reached (?=.*demo-worker-1 x\d)(?=.*demo-worker-2 x\d)/);
+    assert.match(first.stderr, /\] demo-worker-1: cloning mini\n/);
+    assert.deepEqual(hosts.map((h) => db().hosts[h]!.serviceVersion), ['1', '1.0.0', '1.0.0']);
+    // Requests through the load balancer reach every live worker.
+    const via = await inNs(['hello', 'test', '--via', 'lb', '--json']);
+    assert.equal(via.exitCode, 0, via.stdout);
+    for (const h of (JSON.parse(via.stdout) as { hosts: HostResult[] }).hosts) assert.match(h.detail!, new RegExp(`^through demo-lb-1 after \\d+ request\\(s\\): hello from ${h.host} version 1\\.0\\.0$`));
+
+    // Again: nothing to do, nothing done.
+    const bootsBefore = boots();
+    const again = await start(['env', 'start-min', 'demo']);
+    assert.equal(again.exitCode, 0, again.stderr);
+    assert.deepEqual(again.json.started.map((s) => s.outcome), ['running', 'running', 'running']);
+    assert.deepEqual(again.json.services.map((s) => s.detail), ['unchanged', 'unchanged', 'unchanged']);
+    assert.doesNotMatch(again.stderr, /deploy|cloning|starting/);
+    assert.deepEqual(boots(), bootsBefore);
+    const table = await inNs(['env', 'start-min', 'demo']);
+    assert.match(table.stdout, /^demo-worker-1 +worker +running +up +10\.77\.0\.\d+ +yes +hello +1\.0\.0 +\S+ ago +running, service unchanged$/m);
+
+    // A worker's VM is lost: only it is rebuilt and served; the balancer is told.
+    assert.equal((await inNs(['image', 'del', 'demo-worker-2', '--force'])).exitCode, 0);
+    const mended = await start(['env', 'start-min', 'demo']);
+    assert.equal(mended.exitCode, 0, mended.stderr);
+    assert.deepEqual(mended.json.started.map((s) => s.outcome), ['running', 'running', 'up']);
+    assert.match(mended.stderr, /demo-worker-2: hello deploy: ok/);
+    assert.doesNotMatch(mended.stderr, /demo-worker-1: hello deploy/);
+    assert.equal(mended.json.services.find((s) => s.host === 'demo-lb-1')?.outcome, 'ok');
+
+    // start-worker restarts one host; its service comes back (enabled at boot) and the balancer still reaches both.
+    const before = db().hosts['demo-worker-1']!.bootCount;
+    const restart = await start(['env', 'start-worker', 'demo', 'demo-worker-1']);
+    assert.equal(restart.exitCode, 0, restart.stderr);
+    assert.equal(db().hosts['demo-worker-1']!.bootCount, before + 1);
+    const lbAfter = await inNs(['lb', 'test', '--json']);
+    assert.equal(lbAfter.exitCode, 0, lbAfter.stdout);
+    assert.match((JSON.parse(lbAfter.stdout) as { hosts: HostResult[] }).hosts[0]!.detail!, /^reached (?=.*demo-worker-1 x\d)(?=.*demo-worker-2 x\d)/);
+
+    const list = await inNs(['env', 'list']);
+    assert.match(list.stdout, /^demo +lb:1 lb, worker:2-4 hello +5 +3 +3$/m);
+
+    // stop: every VM powered off gracefully, marked down; a deploy then skips them.
+    const stop = await inNs(['env', 'stop', 'demo', '--json']);
+    assert.equal(stop.exitCode, 0, stop.stderr);
+    const stopped = JSON.parse(stop.stdout) as { host: string; outcome: string }[];
+    assert.deepEqual(stopped.filter((s) => hosts.includes(s.host)).map((s) => s.outcome), ['graceful', 'graceful', 'graceful']);
+    const status = JSON.parse((await inNs(['env', 'status', 'demo', '--json'])).stdout) as HostStatus[];
+    assert.deepEqual(status.filter((s) => hosts.includes(s.host)).map((s) => [s.vm, s.state, s.live]), hosts.map(() => ['stopped', 'down', false]));
+    const skipped = await inNs(['hello', 'test', '--json']);
+    assert.deepEqual((JSON.parse(skipped.stdout) as { hosts: HostResult[] }).hosts.map((h) => h.outcome), ['skipped', 'skipped']);
+
+    // Unknown names are one-line errors.
+    const unknownEnv = await inNs(['env', 'start-all', 'staging']);
+    assert.equal(unknownEnv.exitCode, 2);
+    assert.match(unknownEnv.stderr, /^lab: no environment "staging" in environments\.ts; environments: demo, prod$/);
+    const unknownHost = await inNs(['env', 'start-worker', 'demo', 'demo-worker-9']);
+    assert.equal(unknownHost.exitCode, 2);
+    assert.match(unknownHost.stderr, /^lab: no host "demo-worker-9" in environment demo; its hosts: demo-lb-1, demo-worker-1, /);
+  } finally {
+    server?.kill('SIGTERM');
+    await server;
+    for (const vm of [...hosts, 'mini']) await inNs(['image', 'del', vm, '--force']);
+    await execa('ip', ['netns', 'del', ns], { reject: false });
+    cleanup();
+  }
+});
