@@ -21,3 +21,12 @@ export function intOption(name: string, min: number, max: number): (raw: string)
     return n;
   };
 }
+
+/** A decimal number option such as --high, refused with the option's name when it is not one. */
+export function numberOption(name: string, min: number, max: number): (raw: string) => number {
+  return (raw: string) => {
+    const n = Number(raw);
+    if (!/^\d+(\.\d+)?$/.test(raw.trim()) || n < min || n > max) throw new UsageError(`${name}: expected a number from ${min} to ${max}, got "${raw}"`);
+    return n;
+  };
+}

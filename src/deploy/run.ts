@@ -8,7 +8,7 @@ import { operationContext, OperationFailed, type HttpRoute } from './context.js'
 import { Session, SessionError } from './session.js';
 import { operationOf, type Service } from './services.js';
 import { selectTargets, clusterHosts, type Selection, type Target } from './targets.js';
-import type { ClusterFacts, HostFacts } from './types.js';
+import type { ClusterFacts, HostFacts, Operation } from './types.js';
 
 /**
  * The fan-out: one operation of one service on every selected host, in
@@ -46,6 +46,8 @@ export interface OperationRun {
   parallel: number;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
+  /** Run this function instead of the service's operation of that name (the monitor's measurements). */
+  op?: Operation;
   /** Send the operation's HTTP requests through the live host of this role in each host's environment. */
   via?: string;
   /** Told when a host starts and finishes, for progress. */
@@ -56,7 +58,7 @@ export interface OperationRun {
 export const CLUSTER_FILE = '/etc/lab/cluster.json';
 
 export async function runOperation(o: OperationRun): Promise<HostResult[]> {
-  const op = operationOf(o.service, o.operation);
+  const op = o.op ?? operationOf(o.service, o.operation);
   const { privateKey } = ensureSecrets(o.lab.paths, o.lab.config.name);
   const records = (await o.inventory.read()).hosts;
   const targets = selectTargets(o.lab, o.service, o.operation, records, o.selection);

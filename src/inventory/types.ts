@@ -65,12 +65,27 @@ export interface ImageRecord {
   consoleLog?: string;
 }
 
+/** What `lab monitor <env>` keeps between cycles and across restarts. */
+export interface MonitorRecord {
+  env: string;
+  /** Hosts the monitor keeps running, by name. */
+  members: string[];
+  /** When the monitor started each host it is waiting for (ISO time). */
+  started: Record<string, string>;
+  /** The policy's state per group ("<env>/<role>"). */
+  groups: Record<string, { highStreak: number; lowStreak: number; lastChange?: number; unhealthy: Record<string, number> }>;
+  /** The live hosts at the end of the last cycle: a change brings services up and tells the balancer. */
+  live?: string[];
+  lastCycle?: string;
+}
+
 export interface InventoryData {
   version: 1;
   hosts: Record<string, HostRecord>;
   leases: Record<string, Lease>;
   images: Record<string, ImageRecord>;
   events: BootEvent[];
+  monitors?: Record<string, MonitorRecord>;
 }
 
 export function emptyInventory(): InventoryData {

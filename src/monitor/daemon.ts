@@ -1,0 +1,78 @@
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { LabPaths } from '../project/paths.js';
+import { LabError, UsageError } from '../errors.js';
+
+/** Where the daemon of an environment keeps its pid and its log (JSON lines). */
+export function monitorFiles(paths: LabPaths, env: string): { pid: string; log: string } {
+  return { pid: `${paths.inventory}/monitor-${env}.pid`, log: `${paths.inventory}/monitor-${env}.log` };
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+/** The pid of the running monitor of this env; a stale pidfile is removed. */
+export function runningPid(paths: LabPaths, env: string): number | undefined {
+  const file = monitorFiles(paths, env).pid;
+  if (!existsSync(file)) return undefined;
+  const pid = Number(readFileSync(file, 'utf8').trim());
+  if (Number.isInteger(pid) && pid > 0 && alive(pid)) return pid;
+  rmSync(file, { force: true });
+  return undefined;
+}
+
+/** Claim the pidfile for this process (one monitor per env); released when it exits. */
+export function claimPidfile(paths: LabPaths, env: string): void {
+  const other = runningPid(paths, env);
+  if (other && other !== process.pid) throw new UsageError(`the monitor of ${env} runs already (pid ${other})`, `lab monitor ${env} --stop`);
+  const file = monitorFiles(paths, env).pid;
+  writeFileSync(file, `${process.pid}\n`, { flag: other ? 'w' : 'wx' });
+  process.once('exit', () => {
+    if (existsSync(file) && readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file, { force: true });
+  });
+}
+
+/** Start `lab monitor <env> args...` detached, its output appended to the log; returns its pid once it runs. */
+export async function startDaemon(paths: LabPaths, env: string, args: string[]): Promise<number> {
+  const other = runningPid(paths, env);
+  if (other) throw new UsageError(`the monitor of ${env} runs already (pid ${other})`, `lab monitor ${env} --stop`);
+  const files = monitorFiles(paths, env);
+  const out = openSync(files.log, 'a');
+  const child = spawn(process.execPath, [process.argv[1]!, '--lab', paths.dir, 'monitor', env, ...args], {
+    detached: true,
+    stdio: ['ignore', out, out],
+    env: { ...process.env, LAB_MONITOR_DAEMON: '1' },
+  });
+  closeSync(out);
+  let exited: number | null | undefined;
+  child.on('exit', (code) => (exited = code));
+  child.unref();
+  for (let i = 0; i < 100; i++) {
+    if (runningPid(paths, env) === child.pid) return child.pid!;
+    if (exited !== undefined) break;
+    await sleep(100);
+  }
+  const tail = existsSync(files.log) ? readFileSync(files.log, 'utf8').trim().split('\n').slice(-3).join(' | ') : '';
+  throw new LabError(`the monitor of ${env} did not start${tail ? `: ${tail}` : ''}`, { hint: `see ${files.log}` });
+}
+
+/** SIGTERM, then wait for it to finish its cycle and exit. */
+export async function stopDaemon(paths: LabPaths, env: string, deadlineMs = 120_000): Promise<number | undefined> {
+  const pid = runningPid(paths, env);
+  if (!pid) return undefined;
+  process.kill(pid, 'SIGTERM');
+  const end = Date.now() + deadlineMs;
+  while (alive(pid)) {
+    if (Date.now() > end) throw new LabError(`the monitor of ${env} (pid ${pid}) did not stop within ${deadlineMs / 1000} s`);
+    await sleep(100);
+  }
+  rmSync(monitorFiles(paths, env).pid, { force: true });
+  return pid;
+}
