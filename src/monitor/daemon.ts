@@ -1,8 +1,8 @@
-import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, linkSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LabPaths } from '../project/paths.js';
-import { LabError, UsageError } from '../errors.js';
+import { LabError, UsageError, messageOf } from '../errors.js';
 
 /** Where the daemon of an environment keeps its pid and its log (JSON lines). */
 export function monitorFiles(paths: LabPaths, env: string): { pid: string; log: string } {
@@ -33,7 +33,16 @@ export function claimPidfile(paths: LabPaths, env: string): void {
   const other = runningPid(paths, env);
   if (other && other !== process.pid) throw new UsageError(`the monitor of ${env} runs already (pid ${other})`, `lab monitor ${env} --stop`);
   const file = monitorFiles(paths, env).pid;
-  writeFileSync(file, `${process.pid}\n`, { flag: other ? 'w' : 'wx' });
+  // Written whole beside it and linked into place: a reader never sees it empty, and only one monitor wins.
+  const tmp = `${file}.${process.pid}`;
+  writeFileSync(tmp, `${process.pid}\n`);
+  try {
+    if (other === undefined) linkSync(tmp, file);
+  } catch (e) {
+    throw new UsageError(`the monitor of ${env} runs already (${(e as NodeJS.ErrnoException).code === 'EEXIST' ? 'it just started' : messageOf(e)})`, `lab monitor ${env} --stop`);
+  } finally {
+    rmSync(tmp, { force: true });
+  }
   process.once('exit', () => {
     if (existsSync(file) && readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file, { force: true });
   });

@@ -77,15 +77,16 @@ export async function runMonitor(labDir: string, env: string, o: MonitorOptions)
       }
       if (o.signal.aborted) break;
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, o.intervalMs);
         const done = () => {
           clearTimeout(timer);
+          o.signal.removeEventListener('abort', done);
+          wake = undefined;
           resolve();
         };
+        const timer = setTimeout(done, o.intervalMs);
         wake = done;
         o.signal.addEventListener('abort', done, { once: true });
       });
-      wake = undefined;
     }
   } finally {
     await watcher.close();
