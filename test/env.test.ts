@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { execa, type ResultPromise } from 'execa';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { lab, tempLab, cli, readJson, eventually } from './helpers.js';
 import { makeLabBridge } from './netns.js';
 import type { InventoryData } from '../src/inventory/types.js';
@@ -76,8 +76,16 @@ test('env start-min brings up lb + workers with their services, a rerun changes 
     assert.equal(mended.json.services.find((s) => s.host === 'demo-lb-1')?.outcome, 'ok');
 
     // start-worker restarts one host; its service comes back (enabled at boot) and the balancer still reaches both.
+    // Meanwhile requests keep going through the balancer: none is lost while a worker goes down and comes back.
+    const stopFile = path.join(dir, 'stop-requests');
+    const lbIp = db().hosts['demo-lb-1']!.ip!;
+    const requests = execa('ip', ['netns', 'exec', ns, 'sh', '-c', `while [ ! -f ${stopFile} ]; do curl -s -o /dev/null -w '%{http_code}\\n' --max-time 5 http://${lbIp}/; sleep 0.05; done`], { reject: false });
     const before = db().hosts['demo-worker-1']!.bootCount;
     const restart = await start(['env', 'start-worker', 'demo', 'demo-worker-1']);
+    writeFileSync(stopFile, '');
+    const codes = String((await requests).stdout).trim().split('\n');
+    assert.ok(codes.length > 50, `only ${codes.length} requests`);
+    assert.deepEqual([...new Set(codes)], ['200'], `${codes.filter((c) => c !== '200').length} of ${codes.length} requests failed`);
     assert.equal(restart.exitCode, 0, restart.stderr);
     assert.equal(db().hosts['demo-worker-1']!.bootCount, before + 1);
     const lbAfter = await inNs(['lb', 'test', '--json']);
