@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { execa, type ResultPromise } from 'execa';
-import { lab, tempLab, cli, eventually, readJson } from './helpers.js';
-import { makeLabBridge } from './netns.js';
+import { execa } from 'execa';
+import { lab, tempLab, eventually, readJson } from './helpers.js';
+import { makeLabBridge, serveInNs } from './netns.js';
 import type { InventoryData } from '../src/inventory/types.js';
 
 /**
@@ -16,7 +16,7 @@ test('on a bridge in a test namespace a mini guest gets its leased address, answ
   const ns = `labtb${process.pid % 100000}`;
   const { dir, cleanup } = await tempLab();
   const inNs = (args: string[]) => lab(args, { netns: ns });
-  let server: ResultPromise | undefined;
+  let server: { stop: () => Promise<void> } | undefined;
   const db = () => readJson<InventoryData>(path.join(dir, 'inventory', 'db.json'));
   try {
     await makeLabBridge(ns);
@@ -25,7 +25,7 @@ test('on a bridge in a test namespace a mini guest gets its leased address, answ
     const ip = db().leases.mini!.ip!;
     assert.match(ip, /^10\.77\.0\.\d+$/);
 
-    server = execa('ip', ['netns', 'exec', ns, process.execPath, cli, '--lab', dir, 'serve'], { reject: false });
+    server = await serveInNs(ns, dir);
     const start = await inNs(['--lab', dir, 'image', 'start', 'mini']);
     assert.equal(start.exitCode, 0, start.stderr);
     await eventually(() => (db().hosts.mini?.bootCount ?? 0) >= 2, 120_000, 'the boot callback');
@@ -56,8 +56,7 @@ test('on a bridge in a test namespace a mini guest gets its leased address, answ
     assert.match(stop.stdout, /mini: powered off/);
   } finally {
     await inNs(['--lab', dir, 'image', 'del', 'mini', '--force']);
-    server?.kill('SIGTERM');
-    await server;
+    await server?.stop();
     await execa('ip', ['netns', 'del', ns], { reject: false });
     cleanup();
   }

@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { execa, type ResultPromise } from 'execa';
-import { lab, tempLab, cli, eventually, readJson } from './helpers.js';
-import { makeLabBridge } from './netns.js';
+import { execa } from 'execa';
+import { lab, tempLab, eventually, readJson } from './helpers.js';
+import { makeLabBridge, serveInNs } from './netns.js';
 import { Inventory } from '../src/inventory/store.js';
 import { labPaths } from '../src/project/paths.js';
 import type { InventoryData } from '../src/inventory/types.js';
@@ -59,12 +59,12 @@ test('deploy on real guests: hello deploy/start/test/stop over pinned SSH, clust
   };
   const db = () => readJson<InventoryData>(path.join(dir, 'inventory', 'db.json'));
   const curl = (ip: string) => execa('ip', ['netns', 'exec', ns, 'curl', '-sS', '--max-time', '5', `http://${ip}:8080/`], { reject: false });
-  let server: ResultPromise | undefined;
+  let server: { stop: () => Promise<void> } | undefined;
   try {
     await makeLabBridge(ns);
     const build = await inNs(['image', 'build', 'mini']);
     assert.equal(build.exitCode, 0, build.stderr);
-    server = execa('ip', ['netns', 'exec', ns, process.execPath, cli, '--lab', dir, 'serve'], { reject: false });
+    server = await serveInNs(ns, dir);
     for (const w of workers) {
       const clone = await inNs(['image', 'clone', 'mini', w]);
       assert.equal(clone.exitCode, 0, clone.stderr);
@@ -171,8 +171,7 @@ test('deploy on real guests: hello deploy/start/test/stop over pinned SSH, clust
     assert.equal(after.exitCode, 1);
     assert.match(after.by('demo-worker-1').detail!, /^HTTP GET demo-worker-1:8080\/: connection refused$/);
   } finally {
-    server?.kill('SIGTERM');
-    await server;
+    await server?.stop();
     for (const vm of [...workers, 'mini']) await inNs(['image', 'del', vm, '--force']);
     await execa('ip', ['netns', 'del', ns], { reject: false });
     cleanup();

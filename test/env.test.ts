@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { execa, type ResultPromise } from 'execa';
-import { existsSync, writeFileSync } from 'node:fs';
-import { lab, tempLab, cli, readJson, eventually } from './helpers.js';
-import { makeLabBridge } from './netns.js';
+import { execa } from 'execa';
+import { writeFileSync } from 'node:fs';
+import { lab, tempLab, readJson } from './helpers.js';
+import { makeLabBridge, serveInNs } from './netns.js';
 import type { InventoryData } from '../src/inventory/types.js';
 import type { HostStatus } from '../src/env/status.js';
 import type { HostResult } from '../src/deploy/run.js';
@@ -34,11 +34,10 @@ test('env start-min brings up lb + workers with their services, a rerun changes 
   };
   const db = () => readJson<InventoryData>(path.join(dir, 'inventory', 'db.json'));
   const boots = () => hosts.map((h) => db().hosts[h]?.bootCount ?? 0);
-  let server: ResultPromise | undefined;
+  let server: { stop: () => Promise<void> } | undefined;
   try {
     await makeLabBridge(ns);
-    server = execa('ip', ['netns', 'exec', ns, process.execPath, cli, '--lab', dir, 'serve'], { reject: false });
-    await eventually(() => existsSync(path.join(dir, 'inventory', 'server.json')), 20_000, 'lab serve to start');
+    server = await serveInNs(ns, dir);
 
     // From nothing: the image is built, the hosts cloned and booted, the services deployed, started and tested.
     const first = await start(['env', 'start-min', 'demo']);
@@ -113,8 +112,7 @@ test('env start-min brings up lb + workers with their services, a rerun changes 
     assert.equal(unknownHost.exitCode, 2);
     assert.match(unknownHost.stderr, /^lab: no host "demo-worker-9" in environment demo; its hosts: demo-lb-1, demo-worker-1, /);
   } finally {
-    server?.kill('SIGTERM');
-    await server;
+    await server?.stop();
     for (const vm of [...hosts, 'mini']) await inNs(['image', 'del', vm, '--force']);
     await execa('ip', ['netns', 'del', ns], { reject: false });
     cleanup();

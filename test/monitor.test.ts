@@ -2,9 +2,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { execa, type ResultPromise } from 'execa';
-import { lab, tempLab, cli, readJson, eventually } from './helpers.js';
-import { makeLabBridge } from './netns.js';
+import { execa } from 'execa';
+import { lab, tempLab, readJson, eventually } from './helpers.js';
+import { makeLabBridge, serveInNs } from './netns.js';
 import type { InventoryData } from '../src/inventory/types.js';
 
 /**
@@ -32,11 +32,10 @@ test('monitor: idle workers scale down to min, a busy one makes it scale up, a k
   const vm = (name: string) => `qemu-system-x86_64 -name ${name} .*${path.join(dir, 'inventory', 'vms', name)}/`;
   const config = path.join(dir, 'environments.ts');
   const good = readFileSync(config, 'utf8');
-  let server: ResultPromise | undefined;
+  let server: { stop: () => Promise<void> } | undefined;
   try {
     await makeLabBridge(ns);
-    server = execa('ip', ['netns', 'exec', ns, process.execPath, cli, '--lab', dir, 'serve'], { reject: false });
-    await eventually(() => existsSync(path.join(dir, 'inventory', 'server.json')), 20_000, 'lab serve to start');
+    server = await serveInNs(ns, dir);
     const start = await inNs(['env', 'start-all', 'demo']);
     assert.equal(start.exitCode, 0, start.stdout + start.stderr);
 
@@ -103,8 +102,7 @@ test('monitor: idle workers scale down to min, a busy one makes it scale up, a k
   } finally {
     writeFileSync(config, good);
     await inNs(['monitor', 'demo', '--stop']);
-    server?.kill('SIGTERM');
-    await server;
+    await server?.stop();
     for (const name of ['demo-lb-1', 'demo-worker-1', 'demo-worker-2', 'mini']) await inNs(['image', 'del', name, '--force']);
     await execa('ip', ['netns', 'del', ns], { reject: false });
     cleanup();

@@ -1,4 +1,7 @@
-import { execa } from 'execa';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { execa, type ResultPromise } from 'execa';
+import { cli } from './helpers.js';
 
 /**
  * Two network namespaces joined by a veth pair, made and removed by the test:
@@ -62,4 +65,24 @@ export async function makeLabBridge(ns: string): Promise<void> {
   ]) {
     await sh('ip', args);
   }
+}
+
+/** `lab serve` for the lab folder inside the namespace, once it answers (its server.json is written). */
+export async function serveInNs(ns: string, dir: string): Promise<{ stop: () => Promise<void> }> {
+  const server: ResultPromise = execa('ip', ['netns', 'exec', ns, process.execPath, cli, '--lab', dir, 'serve'], { reject: false });
+  const stop = async () => {
+    server.kill('SIGTERM');
+    await server;
+  };
+  const state = path.join(dir, 'inventory', 'server.json');
+  const end = Date.now() + 20_000;
+  while (!existsSync(state)) {
+    if (Date.now() > end) {
+      await stop();
+      throw new Error('lab serve did not start within 20 s');
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  // Not the ResultPromise itself: returned from an async function, it would be awaited (until the server exits).
+  return { stop };
 }
