@@ -11,6 +11,8 @@ import { register as image } from './cli/image.js';
 import { register as ssh } from './cli/ssh.js';
 import { register as env } from './cli/env.js';
 import { register as monitor } from './cli/monitor.js';
+import { register as doctor } from './cli/doctor.js';
+import { register as completion } from './cli/completion.js';
 import { registerServices, registerServicesList, labDirOf } from './cli/service.js';
 import { serviceNames } from './deploy/services.js';
 import { labPaths } from './project/paths.js';
@@ -25,7 +27,7 @@ const program = new Command('lab')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-for (const register of [init, check, serve, kickstart, pxe, hosts, image, ssh, env, monitor, registerServicesList]) register(program);
+for (const register of [init, check, serve, kickstart, pxe, hosts, image, ssh, env, monitor, doctor, completion, registerServicesList]) register(program);
 const builtIn = program.commands.map((c) => c.name());
 registerServices(program, process.argv.slice(2));
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync, statSync, mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { execa } from 'execa';
 import { lab, tempLab } from './helpers.js';
 
 test('lab init scaffolds a lab folder and refuses to overwrite one', async () => {
@@ -183,6 +184,38 @@ test('lab services lists the services; unknown services, operations, versions, h
     const badVersion = await lab(['--lab', dir, 'hello', 'test']);
     assert.equal(badVersion.exitCode, 2);
     assert.match(badVersion.stderr, /^lab: environments\.ts: environments\.demo\.groups\[1\]\.version: service hello has no version "3\.0\.0"; versions: 1\.0\.0, 1\.1\.0, 2\.0\.0$/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('lab completion bash and zsh complete commands, options, and the lab folder\'s services and their operations', async () => {
+  const { dir, cleanup } = await tempLab();
+  try {
+    const scripts = path.join(dir, 'completion');
+    writeFileSync(`${scripts}.bash`, (await lab(['completion', 'bash'])).stdout);
+    writeFileSync(`${scripts}.zsh`, (await lab(['completion', 'zsh'])).stdout);
+    const cases: [string[], string][] = [
+      [['lab', ''], 'init check serve kickstart pxe hosts image ssh-config ssh env monitor doctor completion services --lab --debug hello lb'],
+      [['lab', 'env', 'st'], 'start-all start-min start-worker stop status'],
+      [['lab', 'hello', ''], 'deploy start stop status test'],
+      [['lab', 'lb', 're'], 'reconfigure'],
+      [['lab', 'hello', 'test', '--v'], '--version --via'],
+      [['lab', 'hosts', 'list', '--f'], '--format'],
+    ];
+    const quote = (w: string) => `'${w}'`;
+    for (const [words, expected] of cases) {
+      const call = `COMP_WORDS=(${words.map(quote).join(' ')}); COMP_CWORD=${words.length - 1}; _lab; echo "\${COMPREPLY[*]}"`;
+      const bash = await execa('bash', ['-c', `lab() { :; }; source ${scripts}.bash; ${call}`], { cwd: dir });
+      assert.equal(bash.stdout, expected, `bash: ${words.join(' ')}`);
+      // zsh runs it through bashcompinit, which calls it with 0-based arrays and leaves matching the word typed to compadd.
+      const zsh = await execa('zsh', ['-c', `source ${scripts}.zsh; (( $+_comps[lab] )) || exit 9; setopt ksharrays; ${call}`], { cwd: dir });
+      const typed = words.at(-1)!;
+      assert.equal(zsh.stdout.split(' ').filter((w) => w.startsWith(typed)).join(' '), expected, `zsh: ${words.join(' ')}`);
+    }
+    const bad = await lab(['completion', 'fish']);
+    assert.equal(bad.exitCode, 2);
+    assert.match(bad.stderr, /^lab: completion: no shell "fish"; shells: bash, zsh$/);
   } finally {
     cleanup();
   }

@@ -140,6 +140,12 @@ test('lab image build, clone, start, stop and del with provider virtualbox run t
   const { dir, cleanup } = await tempLab((s) => userNetworking(s).replace("provider: 'qemu'", "provider: 'virtualbox'"));
   try {
     const run = (args: string[]) => lab(['--lab', dir, ...args], { env });
+    // lab doctor asks the (stand-in) VBoxManage its version; without one it says how to get it.
+    const doctor = JSON.parse((await run(['doctor', '--json'])).stdout) as { name: string; status: string; detail: string; fix?: string }[];
+    assert.deepEqual(doctor.find((c) => c.name === 'VBoxManage'), { name: 'VBoxManage', status: 'ok', detail: `${env.LAB_VBOXMANAGE}: VirtualBox 7.0.10` });
+    const missing = await lab(['--lab', dir, 'doctor'], { env: { LAB_VBOXMANAGE: '/nonexistent/VBoxManage' } });
+    assert.equal(missing.exitCode, 3);
+    assert.match(missing.stdout, /^FAIL  VBoxManage +\/nonexistent\/VBoxManage: VBoxManage is not installed.*\n +fix: install VirtualBox/m);
     const build = await run(['image', 'build', 'mini']);
     assert.equal(build.exitCode, 0, build.stderr);
     assert.match(build.stdout, /^mini: installed in/m);

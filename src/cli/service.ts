@@ -38,6 +38,9 @@ export function labDirOf(argv: string[]): string {
   return '.';
 }
 
+/** The commands made for the lab folder's services (completion leaves them out: it reads them at completion time). */
+export const serviceCommands = new WeakSet<Command>();
+
 /** Service folders named like a built-in command: not runnable, reported by `lab services`. */
 const shadowed: string[] = [];
 
@@ -48,7 +51,7 @@ export function registerServices(program: Command, argv: string[]): void {
       shadowed.push(name);
       continue;
     }
-    program
+    const command = program
       .command(name)
       .description(`service ${name}: run one of its operations on its hosts (lab services lists them)`)
       .argument('<operation>', 'deploy, start, stop, test, or another the service defines')
@@ -62,6 +65,7 @@ export function registerServices(program: Command, argv: string[]): void {
       .option('--timeout <s>', 'seconds each command may run', intOption('--timeout', 1, 86_400), 300)
       .option('--json', 'print the results as JSON')
       .action((op: string, o: OpFlags, cmd: Command) => runCommand(name, op, o, cmd));
+    serviceCommands.add(command);
   }
 }
 

@@ -6,6 +6,9 @@ import { buildImage, installHost } from '../hostbuilder/build.js';
 import { cloneHost } from '../hostbuilder/clone.js';
 import type { StepEvents } from '../hostbuilder/steps.js';
 import { messageOf } from '../errors.js';
+import { sweep, type SweepOptions } from '../hosts/probe.js';
+
+const PROBE: SweepOptions = { timeoutMs: 1000, deadlineMs: 3000, concurrency: 1 };
 
 /** What the env manager works with. */
 export interface EnvContext {
@@ -62,7 +65,8 @@ export async function bringUp(c: EnvContext, host: DeclaredHost, opts: { restart
     }
     const record = (await c.inventory.read()).hosts[name];
     if (vm.state === 'running') {
-      if (record?.lastCallback && record.state === 'up') return { host: name, outcome: 'running' };
+      // Called back before and answering now (whatever the last sweep said): left alone.
+      if (record?.lastCallback && (record.state === 'up' || (await sweep([record], PROBE))[0]?.alive)) return { host: name, outcome: 'running' };
       // Booting already (an earlier run was interrupted): wait for its callback.
       c.say(name, 'booting (started earlier), waiting for its callback');
       return await waitCallback(c, name, record?.lastCallback ?? '', opts.deadlineMs);
