@@ -131,12 +131,15 @@ test('lab services lists the services; unknown services, operations, versions, h
     assert.equal(list.exitCode, 0, list.stderr);
     assert.match(list.stdout, /^hello +worker +1\.0\.0 1\.1\.0 2\.0\.0 +deploy start stop status test +demo\/worker@1\.0\.0 prod\/worker@1\.0\.0 +answers HTTP/m);
     const json = JSON.parse((await lab(['services', '--lab', dir, '--json'])).stdout) as { name: string; operations: string[] }[];
-    assert.deepEqual(json.map((s) => [s.name, s.operations]), [['hello', ['deploy', 'start', 'stop', 'status', 'test']]]);
+    assert.deepEqual(json.map((s) => [s.name, s.operations]), [
+      ['hello', ['deploy', 'start', 'stop', 'status', 'test']],
+      ['lb', ['deploy', 'start', 'stop', 'status', 'reconfigure', 'test']],
+    ]);
     const help = await lab(['--lab', dir, '--help']);
     assert.match(help.stdout, /^ {2}hello \[options\] <operation> +service hello/m);
 
     const cases: [string[], RegExp][] = [
-      [['helo', 'deploy'], /^lab: unknown command or service "helo"; services: hello; commands: init, check, .*services; see `lab --help`/],
+      [['helo', 'deploy'], /^lab: unknown command or service "helo"; services: hello, lb; commands: init, check, .*services; see `lab --help`/],
       [['--bogus'], /^lab: unknown option "--bogus"; see `lab --help`$/],
       [['hello', 'frob'], /^lab: service hello has no operation "frob"; operations: deploy, start, stop, status, test$/],
       [['hello', 'test', '--version', '9.9'], /^lab: --version: service hello has no version "9\.9"; versions: 1\.0\.0, 1\.1\.0, 2\.0\.0$/],

@@ -28,7 +28,7 @@ const bad: { name: string; edit: (s: string) => string; expect: RegExp }[] = [
   },
   {
     name: 'a group naming an image that does not exist',
-    edit: (s) => s.replace("{ role: 'lb', image: 'mini', count: 1 }", "{ role: 'lb', image: 'tiny', count: 1 }"),
+    edit: (s) => s.replace("{ role: 'lb', image: 'mini', count: 1,", "{ role: 'lb', image: 'tiny', count: 1,"),
     expect: /^lab: environments\.ts: environments\.demo\.groups\[0\]\.image: no image "tiny"; images are: centos9, mini$/,
   },
   {
@@ -43,7 +43,7 @@ const bad: { name: string; edit: (s: string) => string; expect: RegExp }[] = [
   },
   {
     name: 'a role given twice in one environment',
-    edit: (s) => s.replace("{ role: 'lb', image: 'mini', count: 1 }", "{ role: 'worker', image: 'mini', count: 1 }"),
+    edit: (s) => s.replace("{ role: 'lb', image: 'mini', count: 1, service: 'lb', version: '1' }", "{ role: 'worker', image: 'mini', count: 1 }"),
     expect: /^lab: environments\.ts: environments\.demo\.groups\[1\]\.role: role "worker" appears twice in environment demo$/,
   },
   {

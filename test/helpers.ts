@@ -31,7 +31,11 @@ export async function tempLab(edit?: (source: string) => string): Promise<{ dir:
   writeFileSync(path.join(dir, 'kickstart', 'silent.cfg'), ks.replace(/^wget .*$/m, 'sleep 600'));
   if (edit) {
     const file = path.join(dir, 'environments.ts');
-    writeFileSync(file, edit(readFileSync(file, 'utf8')));
+    const source = readFileSync(file, 'utf8');
+    const edited = edit(source);
+    // An edit whose text is no longer in the scaffold would leave the test running on something else.
+    if (edited === source) throw new Error('the edit of environments.ts changed nothing: the scaffold no longer has what the test replaces');
+    writeFileSync(file, edited);
   }
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

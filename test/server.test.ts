@@ -155,7 +155,9 @@ test('the server follows edits of environments.ts and keeps the last good config
   const file = path.join(dir, 'environments.ts');
   const good = readFileSync(file, 'utf8');
   try {
-    writeFileSync(file, good.replace("{ role: 'lb', image: 'mini', count: 1 }", "{ role: 'lb', image: 'mini', count: 2 }"));
+    const edited = good.replace("{ role: 'lb', image: 'mini', count: 1,", "{ role: 'lb', image: 'mini', count: 2,");
+    assert.notEqual(edited, good, 'the scaffold has the lb group this test edits');
+    writeFileSync(file, edited);
     await eventually(async () => (await fetch(`${server.url}/ks/demo-lb-2`)).status === 200, 10_000, 'demo-lb-2 to appear');
     writeFileSync(file, good.replace('export default defineLab({', 'export default defineLab({{'));
     await eventually(() => server.output().includes('kept the previous config'), 10_000, 'the broken edit to be reported');
