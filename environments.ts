@@ -38,7 +38,7 @@ export default defineLab({
     demo: {
       groups: [
         { role: 'lb', image: 'mini', count: 1, service: 'lb', version: '1' },
-        { role: 'worker', image: 'mini', min: 2, max: 4, service: 'hello', version: '1.0.0' },
+        { role: 'worker', image: 'mini', min: 1, max: 2, service: 'hello', version: '1.0.0' },
       ],
     },
     prod: {

@@ -9,10 +9,10 @@ test('the scaffold is a valid lab', async () => {
     assert.equal(r.exitCode, 0, r.stderr);
     const out = JSON.parse(r.stdout) as { hosts: { name: string; env: string; role: string }[]; config: { network: { serverPort: number } } };
     // demo: 1 lb + max 4 workers; prod: 2 lb + max 8 workers
-    assert.equal(out.hosts.length, 15);
+    assert.equal(out.hosts.length, 13);
     assert.deepEqual(
       out.hosts.filter((h) => h.env === 'demo').map((h) => h.name),
-      ['demo-lb-1', 'demo-worker-1', 'demo-worker-2', 'demo-worker-3', 'demo-worker-4'],
+      ['demo-lb-1', 'demo-worker-1', 'demo-worker-2'],
     );
     assert.equal(out.config.network.serverPort, 8077);
   } finally {
@@ -33,8 +33,8 @@ const bad: { name: string; edit: (s: string) => string; expect: RegExp }[] = [
   },
   {
     name: 'min above max',
-    edit: (s) => s.replace('min: 2, max: 4', 'min: 5, max: 4'),
-    expect: /^lab: environments\.ts: environments\.demo\.groups\[1\]\.min: min 5 is above max 4$/,
+    edit: (s) => s.replace('min: 1, max: 2', 'min: 5, max: 2'),
+    expect: /^lab: environments\.ts: environments\.demo\.groups\[1\]\.min: min 5 is above max 2$/,
   },
   {
     name: 'a misspelt field',

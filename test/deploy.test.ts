@@ -46,7 +46,7 @@ export default defineService({
 
 test('deploy on real guests: hello deploy/start/test/stop over pinned SSH, cluster.json, wrong version, a down host, a changed host key, timeouts', { timeout: 900_000 }, async () => {
   const ns = `labtd${process.pid % 100000}`;
-  const { dir, cleanup } = await tempLab();
+  const { dir, cleanup } = await tempLab((s) => s.replace("{ role: 'worker', image: 'mini', min: 1, max: 2,", "{ role: 'worker', image: 'mini', min: 1, max: 3,"));
   mkdirSync(path.join(dir, 'services', 'probe'));
   writeFileSync(path.join(dir, 'services', 'probe', 'service.ts'), probeService);
   writeFileSync(path.join(dir, 'services', 'probe', 'payload.txt'), 'payload\n');

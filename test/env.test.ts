@@ -11,7 +11,7 @@ import type { HostResult } from '../src/deploy/run.js';
 
 /**
  * The env manager on real mini guests on a bridge in a test namespace: the
- * demo environment at its minimum (a load balancer and two workers).
+ * scaffold's demo environment (a load balancer, workers min 1, max 2).
  */
 
 interface StartJson {
@@ -23,7 +23,7 @@ interface StartJson {
 
 const hosts = ['demo-lb-1', 'demo-worker-1', 'demo-worker-2'];
 
-test('env start-min brings up lb + workers with their services, a rerun changes nothing, a lost VM is rebuilt alone, start-worker restarts one, stop powers all off', { timeout: 900_000 }, async () => {
+test('env start-all brings up lb + workers with their services, a rerun changes nothing, a lost VM is rebuilt alone, start-worker restarts one, stop powers all off, start-min brings back the minimum', { timeout: 900_000 }, async () => {
   const ns = `labte${process.pid % 100000}`;
   const { dir, cleanup } = await tempLab();
   const inNs = (args: string[]) => lab(['--lab', dir, ...args], { netns: ns });
@@ -40,7 +40,7 @@ test('env start-min brings up lb + workers with their services, a rerun changes 
     server = await serveInNs(ns, dir);
 
     // From nothing: the image is built, the hosts cloned and booted, the services deployed, started and tested.
-    const first = await start(['env', 'start-min', 'demo']);
+    const first = await start(['env', 'start-all', 'demo']);
     assert.equal(first.exitCode, 0, first.stderr);
     assert.deepEqual(first.json.hosts.filter((h) => h.live).map((h) => h.host), hosts);
     assert.deepEqual(first.json.started.map((s) => s.outcome), ['up', 'up', 'up']);
@@ -56,18 +56,18 @@ test('env start-min brings up lb + workers with their services, a rerun changes 
 
     // Again: nothing to do, nothing done.
     const bootsBefore = boots();
-    const again = await start(['env', 'start-min', 'demo']);
+    const again = await start(['env', 'start-all', 'demo']);
     assert.equal(again.exitCode, 0, again.stderr);
     assert.deepEqual(again.json.started.map((s) => s.outcome), ['running', 'running', 'running']);
     assert.deepEqual(again.json.services.map((s) => s.detail), ['unchanged', 'unchanged', 'unchanged']);
     assert.doesNotMatch(again.stderr, /deploy|cloning|starting/);
     assert.deepEqual(boots(), bootsBefore);
-    const table = await inNs(['env', 'start-min', 'demo']);
+    const table = await inNs(['env', 'start-all', 'demo']);
     assert.match(table.stdout, /^demo-worker-1 +worker +running +up +10\.77\.0\.\d+ +yes +hello +1\.0\.0 +\S+ ago +running, service unchanged$/m);
 
     // A worker's VM is lost: only it is rebuilt and served; the balancer is told.
     assert.equal((await inNs(['image', 'del', 'demo-worker-2', '--force'])).exitCode, 0);
-    const mended = await start(['env', 'start-min', 'demo']);
+    const mended = await start(['env', 'start-all', 'demo']);
     assert.equal(mended.exitCode, 0, mended.stderr);
     assert.deepEqual(mended.json.started.map((s) => s.outcome), ['running', 'running', 'up']);
     assert.match(mended.stderr, /demo-worker-2: hello deploy: ok/);
@@ -92,7 +92,7 @@ test('env start-min brings up lb + workers with their services, a rerun changes 
     assert.match((JSON.parse(lbAfter.stdout) as { hosts: HostResult[] }).hosts[0]!.detail!, /^reached (?=.*demo-worker-1 x\d)(?=.*demo-worker-2 x\d)/);
 
     const list = await inNs(['env', 'list']);
-    assert.match(list.stdout, /^demo +lb:1 lb, worker:2-4 hello +5 +3 +3$/m);
+    assert.match(list.stdout, /^demo +lb:1 lb, worker:1-2 hello +3 +3 +3$/m);
 
     // stop: every VM powered off gracefully, marked down; a deploy then skips them.
     const stop = await inNs(['env', 'stop', 'demo', '--json']);
@@ -103,6 +103,13 @@ test('env start-min brings up lb + workers with their services, a rerun changes 
     assert.deepEqual(status.filter((s) => hosts.includes(s.host)).map((s) => [s.vm, s.state, s.live]), hosts.map(() => ['stopped', 'down', false]));
     const skipped = await inNs(['hello', 'test', '--json']);
     assert.deepEqual((JSON.parse(skipped.stdout) as { hosts: HostResult[] }).hosts.map((h) => h.outcome), ['skipped', 'skipped']);
+
+    // start-min: each group at its minimum; the services come back with the hosts (enabled at boot).
+    const min = await start(['env', 'start-min', 'demo']);
+    assert.equal(min.exitCode, 0, min.stderr);
+    assert.deepEqual(min.json.started.map((s) => [s.host, s.outcome]), [['demo-lb-1', 'up'], ['demo-worker-1', 'up']]);
+    assert.deepEqual(min.json.hosts.map((h) => [h.host, h.vm]), [['demo-lb-1', 'running'], ['demo-worker-1', 'running'], ['demo-worker-2', 'stopped']]);
+    assert.equal(min.json.services.find((s) => s.host === 'demo-lb-1')?.detail, 'reloaded: demo-worker-1');
 
     // Unknown names are one-line errors.
     const unknownEnv = await inNs(['env', 'start-all', 'staging']);

@@ -23,7 +23,8 @@ interface Entry {
 
 test('monitor: idle workers scale down to min, a busy one makes it scale up, a killed VM is replaced, a broken edit leaves it on the old config, --stop ends it', { timeout: 900_000 }, async () => {
   const ns = `labtm${process.pid % 100000}`;
-  const { dir, cleanup } = await tempLab((s) => s.replace("{ role: 'worker', image: 'mini', min: 2, max: 4,", "{ role: 'worker', image: 'mini', min: 1, max: 2,"));
+  // The scaffold's demo: one lb, workers min 1, max 2.
+  const { dir, cleanup } = await tempLab();
   const inNs = (args: string[]) => lab(['--lab', dir, ...args], { netns: ns });
   const logFile = path.join(dir, 'inventory', 'monitor-demo.log');
   const entries = (): Entry[] => (existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Entry) : []);
