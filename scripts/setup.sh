@@ -12,9 +12,10 @@ cd "$(dirname "$0")/.."
 # ssh and scp for people and the tests; libarchive-tools: bsdtar, to take the
 # installer kernel out of an ISO; pxelinux, syslinux-common: PXE installs;
 # genisoimage: the tests make an installer ISO; ansible-core: the tests drive
-# guests with Ansible through lab's inventory; zsh: the tests check `lab completion zsh` in it.
+# guests with Ansible through lab's inventory; zsh: the tests check `lab completion zsh` in it;
+# chromium: the dashboard is tested in it, headless (driven by playwright-core).
 packages=(iproute2 iputils-ping curl fping qemu-system-x86 qemu-utils busybox-static dropbear-bin openssh-sftp-server cpio openssh-client
-  libarchive-tools pxelinux syslinux-common genisoimage ansible-core zsh)
+  libarchive-tools pxelinux syslinux-common genisoimage ansible-core zsh chromium)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

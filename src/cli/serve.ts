@@ -14,7 +14,7 @@ export function register(program: Command): void {
       const { lab } = await openLab(cmd);
       const log = (line: string) => print(`${new Date().toISOString()} ${line}`);
       const server = await startServer(lab, { ...opts, log });
-      print(`lab ${lab.config.name}: serving on ${server.url} (guests use ${server.guestUrl})`);
+      print(`lab ${lab.config.name}: serving on ${server.url} (guests use ${server.guestUrl}); dashboard: ${server.url}/`);
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {
           log(`${sig}: stopping`);

@@ -9,6 +9,7 @@ import { pxeTree } from '../kickstart/pxe.js';
 import type { Serving } from '../kickstart/context.js';
 import { parseCallback, parseHostName, parseMac, peerAddress, tokenOf } from './callback.js';
 import { isLabError, messageOf } from '../errors.js';
+import { DASHBOARD_HTML, dashboardEvents } from './dashboard.js';
 
 export interface AppContext {
   /** The current config: the server follows edits of environments.ts. */
@@ -34,6 +35,11 @@ export function createApp(ctx: AppContext): express.Express {
   app.use(express.urlencoded({ extended: false, limit: '16kb' }));
   app.use(express.json({ limit: '16kb' }));
   app.use(express.text({ type: 'text/plain', limit: '16kb' }));
+
+  app.get('/', (_req, res) => {
+    res.type('html').send(DASHBOARD_HTML);
+  });
+  app.get('/api/events', dashboardEvents(ctx.inventory, ctx.lab().paths.bootLog, () => ctx.lab().config.name));
 
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true, lab: ctx.lab().config.name });
