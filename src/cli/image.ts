@@ -93,7 +93,7 @@ export function register(program: Command): void {
     .action(async (name: string, opts: { force?: boolean }, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
       const provider = providerFor(lab);
-      if ((await provider.info(name)).state === 'missing') throw new UsageError(`no VM "${name}"`);
+      if ((await provider.info(name)).state === 'missing') throw new UsageError(`no VM "${name}"`, 'see `lab image list`, or `lab env status <env>`');
       if (!opts.force && !(await confirm(`delete the VM ${name} and its disks?`))) {
         throw new UsageError(`not deleted: ${name}`, 'confirm on a terminal, or pass --force');
       }

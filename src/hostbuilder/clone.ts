@@ -13,7 +13,7 @@ import { recordReach, vmSpecFor } from './build.js';
  */
 export async function cloneHost(lab: Lab, inventory: Inventory, provider: Provider, source: string, name: string): Promise<Lease> {
   const src = await provider.info(source);
-  if (src.state === 'missing') throw new UsageError(`no VM "${source}"`);
+  if (src.state === 'missing') throw new UsageError(`no VM "${source}"`, `build it first: \`lab image build ${source}\``);
   const host = declaredHost(lab, name);
   const srcHost = declaredHost(lab, source);
   const distro = lab.config.images[srcHost.image]!.distro;

@@ -39,7 +39,7 @@ function allocate(data: InventoryData, lab: Lab, name: string): Lease {
     used.add(lab.config.network.gateway);
     let n = cidr.first;
     while (n <= cidr.last && used.has(intToIp(n))) n++;
-    if (n > cidr.last) throw new LabError(`no free address left in ${lab.config.network.cidr} for ${name}`);
+    if (n > cidr.last) throw new LabError(`no free address left in ${lab.config.network.cidr} for ${name}`, { hint: 'widen network.cidr in environments.ts' });
     lease.ip = intToIp(n);
   }
   data.leases[name] = lease;

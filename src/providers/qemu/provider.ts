@@ -31,7 +31,7 @@ export class QemuProvider implements Provider {
   }
   private spec(name: string): VmSpec {
     const f = this.file(name, 'vm.json');
-    if (!existsSync(f)) throw new UsageError(`no VM "${name}" (nothing at ${this.dir(name)})`);
+    if (!existsSync(f)) throw new UsageError(`no VM "${name}" (nothing at ${this.dir(name)})`, 'see `lab image list`, or `lab env status <env>`');
     return JSON.parse(readFileSync(f, 'utf8')) as VmSpec;
   }
   private pid(name: string): number | undefined {
@@ -45,7 +45,7 @@ export class QemuProvider implements Provider {
   }
 
   async create(spec: VmSpec): Promise<VmInfo> {
-    if (existsSync(this.file(spec.name, 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`);
+    if (existsSync(this.file(spec.name, 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`, `delete it first with \`lab image del ${spec.name}\`, or use another name`);
     mkdirSync(this.dir(spec.name), { recursive: true });
     await run('qemu-img', ['create', '-q', '-f', 'qcow2', this.file(spec.name, 'disk.qcow2'), `${spec.diskMiB}M`], { what: `creating the disk of ${spec.name}` });
     writeFileSync(this.file(spec.name, 'vm.json'), `${JSON.stringify(spec, null, 2)}\n`);
@@ -142,7 +142,7 @@ export class QemuProvider implements Provider {
   private async cloneNow(source: string, spec: VmSpec): Promise<VmInfo> {
     this.spec(source);
     if (this.pid(source)) throw new LabError(`VM "${source}" is running; stop it before cloning`);
-    if (existsSync(this.file(spec.name, 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`);
+    if (existsSync(this.file(spec.name, 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`, `delete it first with \`lab image del ${spec.name}\`, or use another name`);
     const base = this.file(source, `base-${Date.now()}.qcow2`);
     renameSync(this.file(source, 'disk.qcow2'), base);
     const overlay = (disk: string) => run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', disk], { what: `creating a disk on ${base}` });

@@ -32,7 +32,7 @@ export class VirtualBoxProvider implements Provider {
   }
   private spec(name: string): VmSpec {
     const f = path.join(this.dir(name), 'vm.json');
-    if (!existsSync(f)) throw new UsageError(`no VM "${name}" (nothing at ${this.dir(name)})`);
+    if (!existsSync(f)) throw new UsageError(`no VM "${name}" (nothing at ${this.dir(name)})`, 'see `lab image list`, or `lab env status <env>`');
     return JSON.parse(readFileSync(f, 'utf8')) as VmSpec;
   }
 
@@ -50,7 +50,7 @@ export class VirtualBoxProvider implements Provider {
   }
 
   async create(spec: VmSpec): Promise<VmInfo> {
-    if (existsSync(path.join(this.dir(spec.name), 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`);
+    if (existsSync(path.join(this.dir(spec.name), 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`, `delete it first with \`lab image del ${spec.name}\`, or use another name`);
     mkdirSync(this.dir(spec.name), { recursive: true });
     const v7 = (await this.driver.getVersion()).major >= 7;
     const uuid = await this.driver.createVm(spec.name, 'Linux_64', this.vmsDir);
@@ -164,7 +164,7 @@ export class VirtualBoxProvider implements Provider {
   async clone(source: string, spec: VmSpec): Promise<VmInfo> {
     const src = this.uuid(source);
     if ((await this.vmState(source)) === 'running') throw new LabError(`VM "${source}" is running; stop it before cloning`);
-    if (existsSync(path.join(this.dir(spec.name), 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`);
+    if (existsSync(path.join(this.dir(spec.name), 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`, `delete it first with \`lab image del ${spec.name}\`, or use another name`);
     const info = await this.driver.info(src);
     const hasBase = [...(info?.entries() ?? [])].some(([k, v]) => k.startsWith('SnapshotName') && v === BASE_SNAPSHOT);
     if (!hasBase) await this.driver.takeSnapshot(src, BASE_SNAPSHOT);
