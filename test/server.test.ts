@@ -1,6 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, existsSync, writeFileSync, statSync } from 'node:fs';
+import http from 'node:http';
 import path from 'node:path';
 import { tempLab, serve, userNetworking, eventually, type Served } from './helpers.js';
 import type { HostRecord } from '../src/inventory/types.js';
@@ -61,11 +62,25 @@ test('GET /ks/<host> renders that host\'s kickstart and marks it installing', as
   assert.equal(h.env, 'demo');
 });
 
+/** A GET with the path exactly as written (fetch would resolve dot segments such as %2e%2e before sending). */
+function rawGet(url: string, rawPath: string): Promise<{ status: number; body: string }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: u.hostname, port: u.port, path: rawPath }, (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}
+
 test('unknown hosts and path tricks get 404 with a message', async () => {
   for (const p of ['/ks/demo-worker-99', '/ks/..%2F..%2Fetc%2Fpasswd', '/ks/%2e%2e', '/ks/a%00b', '/pxe/..%2F..%2Fenvironments.ts', '/ks/../environments.ts']) {
-    const res = await fetch(`${server.url}${p}`);
+    const res = await rawGet(server.url, p);
     assert.equal(res.status, 404, p);
-    const body = (await res.json()) as { error: string };
+    const body = JSON.parse(res.body) as { error: string };
     assert.ok(body.error.length > 0);
     assert.doesNotMatch(JSON.stringify(body), /defineLab|root:x:/);
   }
