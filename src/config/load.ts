@@ -40,9 +40,9 @@ export interface LoadOptions {
   requireIsos?: boolean | string[];
 }
 
-/** The size of a group when all of it runs. */
-export function groupSize(g: GroupConfig): number {
-  return g.count ?? g.max ?? 0;
+/** The size of a group when all of it runs (its count, or its max), or at its minimum (its count, or its min). */
+export function groupSize(g: GroupConfig, at: 'all' | 'min' = 'all'): number {
+  return g.count ?? (at === 'all' ? g.max : g.min) ?? 0;
 }
 
 export function hostName(env: string, role: string, index: number): string {

@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import path from 'node:path';
 import type { Lab } from '../config/load.js';
 import { renderTemplate } from '../kickstart/render.js';
+import { within } from '../project/paths.js';
 import type { Session } from './session.js';
 import type { Service } from './services.js';
 import type { ClusterFacts, HostFacts, HttpResult, OpContext } from './types.js';
@@ -49,8 +50,7 @@ export function operationContext(o: ContextOptions): OpContext {
   const { session, output } = o;
   const inService = (file: string) => {
     const p = path.resolve(o.service.dir, file);
-    const rel = path.relative(o.service.dir, p);
-    if (rel.startsWith('..') || path.isAbsolute(rel)) throw new OperationFailed(`${file}: not inside the service folder ${o.service.dir}`);
+    if (within(o.service.dir, p) === undefined) throw new OperationFailed(`${file}: not inside the service folder ${o.service.dir}`);
     return p;
   };
   const write = async (remote: string, content: string | Buffer, mode = 0o644) => {

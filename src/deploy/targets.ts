@@ -2,6 +2,7 @@ import type { Lab, DeclaredHost } from '../config/load.js';
 import { IMAGE_ENV } from '../config/load.js';
 import type { HostRecord } from '../inventory/types.js';
 import { UsageError } from '../errors.js';
+import { calledBack } from '../hosts/manager.js';
 import type { Service } from './services.js';
 import type { ClusterHost } from './types.js';
 
@@ -32,8 +33,6 @@ export interface Target {
   /** Set when the host is not run on, with the reason shown in the summary. */
   skip?: string;
 }
-
-const called = (r: HostRecord | undefined): r is HostRecord => Boolean(r?.lastCallback && r.ip);
 
 export function selectTargets(lab: Lab, service: Service, op: string, records: Record<string, HostRecord>, sel: Selection): Target[] {
   const def = service.definition;
@@ -68,8 +67,8 @@ export function selectTargets(lab: Lab, service: Service, op: string, records: R
     const version = versionFor(service, op, host, record, sel);
     if (sel.hosts) {
       // Named on purpose: tried whatever its recorded state, and reported if it cannot be.
-      targets.push({ host, record, version, skip: called(record) && record.hostKey ? undefined : 'no boot callback recorded: not built or not booted yet' });
-    } else if (!called(record)) {
+      targets.push({ host, record, version, skip: calledBack(record) && record.hostKey ? undefined : 'no boot callback recorded: not built or not booted yet' });
+    } else if (!calledBack(record)) {
       continue; // a slot of a group that was never built (a min/max group below its max)
     } else if (record.state !== 'up') {
       targets.push({ host, record, version, skip: `${record.state} at the last sweep (lab hosts filter; or name it with --hosts)` });
@@ -87,7 +86,7 @@ export function clusterHosts(lab: Lab, records: Record<string, HostRecord>): Clu
   const out: ClusterHost[] = [];
   for (const h of lab.hosts) {
     const r = records[h.name];
-    if (!called(r) || r.state !== 'up' || h.env === IMAGE_ENV) continue;
+    if (!calledBack(r) || r.state !== 'up' || h.env === IMAGE_ENV) continue;
     const c: ClusterHost = { name: h.name, env: h.env, role: h.role, image: h.image, address: r.ip! };
     if (h.service) c.service = h.service;
     const version = r.serviceVersion ?? h.version;

@@ -39,6 +39,17 @@ export async function ensureImages(c: EnvContext, hosts: DeclaredHost[]): Promis
   }
 }
 
+/** Make a host's VM: a linked clone of its image (mini), or its own install from the installer (CentOS). */
+export async function createVm(c: EnvContext, host: DeclaredHost): Promise<void> {
+  if (c.lab.config.images[host.image]!.distro === 'mini') {
+    c.say(host.name, `cloning ${host.image}`);
+    await cloneHost(c.lab, c.inventory, c.provider, host.image, host.name);
+  } else {
+    c.say(host.name, `installing from ${host.image}'s installer`);
+    await installHost(c.lab, c.inventory, c.provider, host, { events: quiet, signal: c.signal });
+  }
+}
+
 /**
  * Bring one host to running and called back: clone it (mini) or install it
  * (CentOS) if it has no VM, boot it if stopped, and wait for its callback.
@@ -54,13 +65,7 @@ export async function bringUp(c: EnvContext, host: DeclaredHost, opts: { restart
       vm = await c.provider.info(name);
     }
     if (vm.state === 'missing') {
-      if (c.lab.config.images[host.image]!.distro === 'mini') {
-        c.say(name, `cloning ${host.image}`);
-        await cloneHost(c.lab, c.inventory, c.provider, host.image, name);
-      } else {
-        c.say(name, `installing from ${host.image}'s installer`);
-        await installHost(c.lab, c.inventory, c.provider, host, { events: quiet, signal: c.signal });
-      }
+      await createVm(c, host);
       vm = await c.provider.info(name);
     }
     const record = (await c.inventory.read()).hosts[name];

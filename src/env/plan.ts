@@ -1,4 +1,4 @@
-import type { DeclaredHost, Lab } from '../config/load.js';
+import { groupSize, type DeclaredHost, type Lab } from '../config/load.js';
 import type { EnvironmentConfig, GroupConfig } from '../config/schema.js';
 import { UsageError } from '../errors.js';
 
@@ -11,14 +11,10 @@ export function environment(lab: Lab, env: string): EnvironmentConfig {
   return e;
 }
 
-export function groupSizeFor(g: GroupConfig, mode: StartMode): number {
-  return g.count ?? (mode === 'all' ? g.max! : g.min!);
-}
-
 /** The hosts a start brings up: the first slots of each group, in declaration order. */
 export function wantedHosts(lab: Lab, env: string, mode: StartMode): DeclaredHost[] {
   const e = environment(lab, env);
-  return e.groups.flatMap((g) => lab.hosts.filter((h) => h.env === env && h.role === g.role && h.index <= groupSizeFor(g, mode)));
+  return e.groups.flatMap((g) => lab.hosts.filter((h) => h.env === env && h.role === g.role && h.index <= groupSize(g, mode)));
 }
 
 /** Every declared host of the environment (all slots of every group). */

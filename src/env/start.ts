@@ -1,6 +1,6 @@
 import type { DeclaredHost } from '../config/load.js';
 import { filterHosts } from '../hosts/manager.js';
-import { findServer, startServer, type RunningServer } from '../server/serve.js';
+import { callbackServer } from '../server/serve.js';
 import { mapBounded } from '../util/pool.js';
 import { bringUp, ensureImages, type EnvContext, type HostUp } from './hosts.js';
 import { settleServices, type ServiceOutcome, type ServiceTimeouts } from './services.js';
@@ -26,15 +26,12 @@ export interface StartReport {
  * length of this command (as `lab image build` does).
  */
 async function withServer<T>(c: EnvContext, fn: (servedHere: boolean) => Promise<T>): Promise<T> {
-  let server: RunningServer | undefined;
-  if (!(await findServer(c.lab))) {
-    server = await startServer(c.lab, { log: () => undefined });
-    c.say('server', `no lab serve running: serving callbacks at ${server.url} for this command`);
-  }
+  const server = await callbackServer(c.lab);
+  if (server.started) c.say('server', `no lab serve running: serving callbacks at ${server.url} for this command`);
   try {
-    return await fn(server !== undefined);
+    return await fn(server.started !== undefined);
   } finally {
-    await server?.close();
+    await server.started?.close();
   }
 }
 

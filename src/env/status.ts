@@ -2,7 +2,8 @@ import type { Lab } from '../config/load.js';
 import type { Inventory } from '../inventory/store.js';
 import type { Provider, VmState } from '../providers/types.js';
 import type { HostState } from '../inventory/types.js';
-import { envHosts, environment, groupSizeFor } from './plan.js';
+import { groupSize } from '../config/load.js';
+import { envHosts, environment } from './plan.js';
 
 export interface HostStatus {
   host: string;
@@ -54,7 +55,7 @@ export async function envList(lab: Lab, inventory: Inventory, provider: Provider
   for (const env of Object.keys(lab.config.environments)) {
     const rows = await envStatus(lab, inventory, provider, env);
     const groups = environment(lab, env)
-      .groups.map((g) => `${g.role}:${g.count ?? `${groupSizeFor(g, 'min')}-${groupSizeFor(g, 'all')}`}${g.service ? ` ${g.service}` : ''}`)
+      .groups.map((g) => `${g.role}:${g.count ?? `${groupSize(g, 'min')}-${groupSize(g, 'all')}`}${g.service ? ` ${g.service}` : ''}`)
       .join(', ');
     out.push({ env, groups, declared: rows.length, running: rows.filter((r) => r.vm === 'running').length, live: rows.filter((r) => r.live).length });
   }

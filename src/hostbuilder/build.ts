@@ -10,7 +10,7 @@ import { hostContext, type Serving } from '../kickstart/context.js';
 import { pxeTree } from '../kickstart/pxe.js';
 import { ensureSecrets } from '../project/secrets.js';
 import type { Provider, VmInfo, VmSpec } from '../providers/types.js';
-import { findServer, startServer, type RunningServer } from '../server/serve.js';
+import { callbackServer, type RunningServer } from '../server/serve.js';
 import { LabError, UsageError } from '../errors.js';
 import { parseCidr } from '../config/address.js';
 import { bootFiles, type BootFiles } from './bootfiles.js';
@@ -99,15 +99,10 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
       name: 'server',
       run: async (s, note) => {
         const secrets = ensureSecrets(s.lab.paths, s.lab.config.name);
-        const running = await findServer(s.lab);
-        if (running) {
-          note(`using the server at ${running.url}`);
-          s.serving = { serverUrl: running.guestUrl, token: secrets.token, publicKey: secrets.publicKey };
-          return;
-        }
-        s.server = await startServer(s.lab, { log: (l) => log(`server: ${l}`) });
-        note(`started a server at ${s.server.url} for this build`);
-        s.serving = { serverUrl: s.server.guestUrl, token: secrets.token, publicKey: secrets.publicKey };
+        const server = await callbackServer(s.lab, { log: (l) => log(`server: ${l}`) });
+        s.server = server.started;
+        note(server.started ? `started a server at ${server.url} for this build` : `using the server at ${server.url}`);
+        s.serving = { serverUrl: server.guestUrl, token: secrets.token, publicKey: secrets.publicKey };
       },
       undo: async (s) => {
         await s.server?.close();

@@ -11,12 +11,16 @@ import type { LabPaths } from '../project/paths.js';
  * current hosts are the logged ones that answered the last sweep (state up).
  */
 
-const byName = (a: HostRecord, b: HostRecord) => a.name.localeCompare(b.name, 'en', { numeric: true });
+/** Host names in the order people count them: demo-worker-2 before demo-worker-10. */
+export const byName = (a: { name: string }, b: { name: string }) => a.name.localeCompare(b.name, 'en', { numeric: true });
+
+/** Called back at least once, so its address and host key are known (an installing host has not). */
+export const calledBack = (h: HostRecord | undefined): h is HostRecord => Boolean(h?.lastCallback && h.ip);
 
 /** Hosts that called back at least once (an installing host has not yet). */
 export async function loggedHosts(inv: Inventory): Promise<HostRecord[]> {
   const data = await inv.read();
-  return Object.values(data.hosts).filter((h) => h.lastCallback && h.ip).sort(byName);
+  return Object.values(data.hosts).filter(calledBack).sort(byName);
 }
 
 export async function currentHosts(inv: Inventory): Promise<HostRecord[]> {

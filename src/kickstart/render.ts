@@ -2,7 +2,7 @@ import path from 'node:path';
 import nunjucks from 'nunjucks';
 import type { Lab } from '../config/load.js';
 import { UsageError, messageOf } from '../errors.js';
-import { shown } from '../project/paths.js';
+import { shown, within } from '../project/paths.js';
 
 const envs = new Map<string, nunjucks.Environment>();
 
@@ -24,8 +24,8 @@ function environment(labDir: string): nunjucks.Environment {
 
 /** Render a template of the lab folder (path relative to it) with ctx; errors name the file and line. */
 export function renderTemplate(lab: Lab, template: string, ctx: object): string {
-  const rel = path.relative(lab.paths.dir, path.resolve(lab.paths.dir, template));
-  if (rel.startsWith('..') || path.isAbsolute(rel)) {
+  const rel = within(lab.paths.dir, path.resolve(lab.paths.dir, template));
+  if (rel === undefined) {
     throw new UsageError(`${template}: templates must be inside the lab folder ${lab.paths.dir}`);
   }
   try {

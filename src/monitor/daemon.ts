@@ -1,4 +1,5 @@
-import { closeSync, existsSync, linkSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { createOnce } from '../util/files.js';
 import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { LabPaths } from '../project/paths.js';
@@ -33,16 +34,14 @@ export function claimPidfile(paths: LabPaths, env: string): void {
   const other = runningPid(paths, env);
   if (other && other !== process.pid) throw new UsageError(`the monitor of ${env} runs already (pid ${other})`, `lab monitor ${env} --stop`);
   const file = monitorFiles(paths, env).pid;
-  // Written whole beside it and linked into place: a reader never sees it empty, and only one monitor wins.
-  const tmp = `${file}.${process.pid}`;
-  writeFileSync(tmp, `${process.pid}\n`);
+  // Never seen part-written by a reader (which would take it for stale); only one monitor wins.
+  let created: boolean;
   try {
-    if (other === undefined) linkSync(tmp, file);
+    created = createOnce(file, `${process.pid}\n`, 0o644);
   } catch (e) {
-    throw new UsageError(`the monitor of ${env} runs already (${(e as NodeJS.ErrnoException).code === 'EEXIST' ? 'it just started' : messageOf(e)})`, `lab monitor ${env} --stop`);
-  } finally {
-    rmSync(tmp, { force: true });
+    throw new LabError(`cannot write ${file}: ${messageOf(e)}`);
   }
+  if (!created && other !== process.pid) throw new UsageError(`the monitor of ${env} runs already (it just started)`, `lab monitor ${env} --stop`);
   process.once('exit', () => {
     if (existsSync(file) && readFileSync(file, 'utf8').trim() === String(process.pid)) rmSync(file, { force: true });
   });

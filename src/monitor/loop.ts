@@ -1,13 +1,12 @@
 import { watch } from 'chokidar';
-import { loadLab, type DeclaredHost, type Lab } from '../config/load.js';
+import { groupSize, loadLab, type DeclaredHost, type Lab } from '../config/load.js';
 import { Inventory } from '../inventory/store.js';
 import type { MonitorRecord } from '../inventory/types.js';
 import { filterHosts } from '../hosts/manager.js';
 import { providerFor } from '../providers/index.js';
-import { cloneHost } from '../hostbuilder/clone.js';
-import { findServer, startServer, type RunningServer } from '../server/serve.js';
+import { callbackServer } from '../server/serve.js';
 import { messageOf } from '../errors.js';
-import type { EnvContext } from '../env/hosts.js';
+import { createVm, type EnvContext } from '../env/hosts.js';
 import { settleServices, reconfigure, type ServiceTimeouts } from '../env/services.js';
 import { environment } from '../env/plan.js';
 import { decide, emptyGroupState, type Decision, type HostObservation, type PolicyConfig } from './policy.js';
@@ -50,11 +49,8 @@ export async function runMonitor(labDir: string, env: string, o: MonitorOptions)
     else wake?.();
   });
   // Boot callbacks need a server: the running `lab serve`, or one for as long as the monitor runs.
-  let server: RunningServer | undefined;
-  if (!(await findServer(lab))) {
-    server = await startServer(lab, { log: () => undefined });
-    o.log({ time: iso(now()), env, event: 'server', message: `no lab serve running: serving callbacks at ${server.url} while the monitor runs` });
-  }
+  const server = await callbackServer(lab);
+  if (server.started) o.log({ time: iso(now()), env, event: 'server', message: `no lab serve running: serving callbacks at ${server.url} while the monitor runs` });
   o.log({ time: iso(now()), env, event: 'start', intervalMs: o.intervalMs, policy: o.policy, dryRun: o.dryRun });
   try {
     while (!o.signal.aborted) {
@@ -90,7 +86,7 @@ export async function runMonitor(labDir: string, env: string, o: MonitorOptions)
     }
   } finally {
     await watcher.close();
-    await server?.close();
+    await server.started?.close();
     o.log({ time: iso(now()), env, event: 'stop' });
   }
 }
@@ -144,8 +140,8 @@ async function cycle(lab: Lab, inventory: Inventory, env: string, o: MonitorOpti
       const f: Figures = figures.get(h.name) ?? {};
       return { name: h.name, index: h.index, state: states.get(h.name)!, load: f.load, healthy: f.healthy };
     });
-    const min = g.count ?? g.min!;
-    const max = g.count ?? g.max!;
+    const min = groupSize(g, 'min');
+    const max = groupSize(g, 'all');
     const r = decide({ group: key, min, max, hosts: obs }, rec.groups[key] ?? emptyGroupState(), o.policy, now());
     rec.groups[key] = r.state;
     for (const d of r.decisions) {
@@ -174,10 +170,7 @@ async function cycle(lab: Lab, inventory: Inventory, env: string, o: MonitorOpti
           members.add(d.host);
           const vm = await provider.info(d.host);
           if (vm.state === 'running' || vm.state === 'paused' || vm.state === 'unknown') await provider.stop(d.host, 5_000);
-          if (vm.state === 'missing') {
-            const host = slots.find((h) => h.name === d.host)!;
-            await cloneHost(lab, inventory, provider, host.image, d.host);
-          }
+          if (vm.state === 'missing') await createVm(c, slots.find((h) => h.name === d.host)!);
           rec.started[d.host] = iso(now());
           await provider.start(d.host, { boot: { kind: 'disk' } });
         }

@@ -37,8 +37,13 @@ export function labPaths(dir: string): LabPaths {
   };
 }
 
+/** p relative to dir when it lies inside dir ('' for dir itself); undefined when it lies outside. */
+export function within(dir: string, p: string): string | undefined {
+  const rel = path.relative(dir, p);
+  return rel.startsWith('..') || path.isAbsolute(rel) ? undefined : rel;
+}
+
 /** A path as a person should read it in a message: relative to the lab when inside it. */
 export function shown(paths: LabPaths, p: string): string {
-  const rel = path.relative(paths.dir, p);
-  return rel && !rel.startsWith('..') && !path.isAbsolute(rel) ? rel : p;
+  return within(paths.dir, p) || p;
 }

@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, readFileSync, writeFileSync, linkSync, unlinkSync, chmodSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, chmodSync, statSync } from 'node:fs';
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
 import type { LabPaths } from './paths.js';
 import { LabError, messageOf } from '../errors.js';
+import { createOnce } from '../util/files.js';
 
 /**
  * Per-lab secrets, made on first use and kept in inventory/ (git-ignored),
@@ -15,19 +16,6 @@ export interface Secrets {
   /** One line, "ssh-ed25519 AAAA... lab@<name>", for authorized_keys and kickstart sshkey. */
   publicKey: string;
   token: string;
-}
-
-/** Create file with content unless it exists; safe when two processes race (link is atomic). */
-function createOnce(file: string, content: string, mode: number): void {
-  const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-  writeFileSync(tmp, content, { mode });
-  try {
-    linkSync(tmp, file);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-  } finally {
-    unlinkSync(tmp);
-  }
 }
 
 function readPrivate(file: string): string {

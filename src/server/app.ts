@@ -10,6 +10,7 @@ import type { Serving } from '../kickstart/context.js';
 import { parseCallback, parseHostName, parseMac, peerAddress, tokenOf } from './callback.js';
 import { isLabError, messageOf } from '../errors.js';
 import { DASHBOARD_HTML, dashboardEvents } from './dashboard.js';
+import { byName } from '../hosts/manager.js';
 
 export interface AppContext {
   /** The current config: the server follows edits of environments.ts. */
@@ -90,7 +91,7 @@ export function createApp(ctx: AppContext): express.Express {
 
   app.get('/api/hosts', async (_req, res) => {
     const data = await ctx.inventory.read();
-    res.json(Object.values(data.hosts).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true })));
+    res.json(Object.values(data.hosts).sort(byName));
   });
 
   app.use((_req: Request, res: Response) => fail(res, 404, 'not found'));

@@ -2,6 +2,7 @@ import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import type { Request, Response } from 'express';
 import type { Inventory } from '../inventory/store.js';
 import type { HostRecord } from '../inventory/types.js';
+import { byName } from '../hosts/manager.js';
 
 /**
  * The dashboard at /: the hosts and the boot log, live. The page is one file
@@ -27,7 +28,7 @@ const LOG_LINES = 200;
 
 function hostsOf(records: Record<string, HostRecord>): DashboardHost[] {
   return Object.values(records)
-    .sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }))
+    .sort(byName)
     .map((h) => ({ name: h.name, env: h.env, role: h.role, state: h.state, address: h.ip, lastCallback: h.lastCallback, bootCount: h.bootCount, serviceVersion: h.serviceVersion }));
 }
 

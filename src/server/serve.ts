@@ -45,6 +45,22 @@ export async function findServer(lab: Lab): Promise<ServerState | undefined> {
   }
 }
 
+/** Where guests call back while some work runs. */
+export interface CallbackServer {
+  url: string;
+  guestUrl: string;
+  /** A server started for the caller, who closes it when done; absent when `lab serve` runs. */
+  started?: RunningServer;
+}
+
+/** The running `lab serve`, or else a server started for the length of the caller's work. */
+export async function callbackServer(lab: Lab, opts: ServeOptions = {}): Promise<CallbackServer> {
+  const running = await findServer(lab);
+  if (running) return { url: running.url, guestUrl: running.guestUrl };
+  const started = await startServer(lab, opts);
+  return { url: started.url, guestUrl: started.guestUrl, started };
+}
+
 function listen(server: Server, port: number, host: string): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
