@@ -1,4 +1,5 @@
 import { accessSync, constants, existsSync } from 'node:fs';
+import { anyMiniKernel } from '../images/mini.js';
 import net from 'node:net';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -35,7 +36,8 @@ async function qemuChecks(): Promise<Check[]> {
     else checks.push({ name, status: 'ok', detail: `${where}: ${firstLine((await execa(cmd, ['--version'], { reject: false })).stdout)}` });
   }
   if (checks.every((c) => c.status === 'ok')) {
-    const accel = await accelerator();
+    // A kernel to try under KVM: the mini guest's, when one was built (QEMU's own word is not enough).
+    const accel = await accelerator(anyMiniKernel());
     checks.push(
       accel === 'kvm'
         ? { name: 'kvm', status: 'ok', detail: 'KVM works: guests run at native speed' }

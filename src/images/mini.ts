@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,15 @@ async function inputsKey(): Promise<string> {
   h.update(await run('apt-cache', ['depends', 'linux-image-amd64'], { what: 'looking up the Debian kernel package' }));
   h.update(await run('dpkg-query', ['-W', 'busybox-static', 'dropbear-bin', 'openssh-sftp-server'], { what: 'looking up busybox-static, dropbear-bin and openssh-sftp-server' }));
   return h.digest('hex').slice(0, 16);
+}
+
+/** A mini guest kernel already built (any version), without building one. */
+export function anyMiniKernel(): string | undefined {
+  const root = path.join(cacheRoot(), 'mini');
+  if (!existsSync(root)) return undefined;
+  return readdirSync(root)
+    .map((d) => path.join(root, d, 'vmlinuz'))
+    .find((k) => existsSync(k));
 }
 
 /** The mini guest's kernel and initrd, built once per set of inputs and cached. */
