@@ -11,6 +11,7 @@ import { defineService, type OpContext } from 'lab';
 const LISTEN = 80;
 const UPSTREAM_ROLE = 'worker';
 const UPSTREAM_PORT = 8080;
+const HEALTH_PATH = '/.lab-health';
 const mini = (ctx: OpContext) => ctx.host.distro === 'mini';
 const CONF = (ctx: OpContext) => (mini(ctx) ? '/opt/lb/nginx.conf' : '/etc/nginx/nginx.conf');
 const control = (ctx: OpContext, action: string) => (mini(ctx) ? `/opt/lb/lb.sh ${action}` : `systemctl ${action} nginx`);
@@ -18,7 +19,7 @@ const control = (ctx: OpContext, action: string) => (mini(ctx) ? `/opt/lb/lb.sh 
 /** Render the config from the live workers; true when it changed. */
 async function render(ctx: OpContext): Promise<{ changed: boolean; upstreams: string[] }> {
   const upstreams = ctx.peers(UPSTREAM_ROLE).sort((a, b) => a.name.localeCompare(b.name, 'en', { numeric: true }));
-  const vars = { upstreams, role: UPSTREAM_ROLE, port: UPSTREAM_PORT, listen: LISTEN };
+  const vars = { upstreams, role: UPSTREAM_ROLE, port: UPSTREAM_PORT, listen: LISTEN, healthPath: HEALTH_PATH };
   await ctx.render('templates/nginx.conf.njk', `${CONF(ctx)}.new`, { vars });
   const same = await ctx.run(`cmp -s ${CONF(ctx)}.new ${CONF(ctx)}`, { allowFail: true });
   if (same.code === 0) {
@@ -83,6 +84,14 @@ export default defineService({
       if (!r.changed) return `unchanged: ${list(r.upstreams)}`;
       if ((await ctx.run(control(ctx, 'status'), { allowFail: true })).code === 0) await ctx.run(control(ctx, 'reload'));
       return `reloaded: ${list(r.upstreams)}`;
+    },
+
+    // The balancer's own health, which the monitor checks: nginx answers on its port.
+    // A balancer is not replaced because its workers fail; that is what \`test\` reports.
+    async health(ctx) {
+      const r = await ctx.http(HEALTH_PATH, { port: LISTEN, timeout: 5 });
+      if (r.status !== 200 || r.body.trim() !== 'lb ok') ctx.fail(`HTTP ${r.status} from ${HEALTH_PATH} on port ${LISTEN}: ${r.body.trim().slice(0, 80)}`);
+      return `nginx answers in ${r.ms} ms`;
     },
 
     // From the lab host: requests through the balancer reach every live worker.

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
 import { runMonitor } from '../monitor/loop.js';
-import { DEFAULT_POLICY } from '../monitor/policy.js';
+import { DEFAULT_POLICY, REPLACE_FREE } from '../monitor/policy.js';
+import { backoffs } from '../monitor/status.js';
 import { claimPidfile, monitorFiles, runningPid, startDaemon, stopDaemon } from '../monitor/daemon.js';
 import { environment } from '../env/plan.js';
 import { UsageError } from '../errors.js';
@@ -18,6 +19,7 @@ interface MonitorFlags {
   sustain: number;
   cooldown: number;
   unhealthyAfter: number;
+  backoff: number;
   bootDeadline: number;
   dryRun?: boolean;
   daemon?: boolean;
@@ -35,6 +37,7 @@ function daemonArgs(o: MonitorFlags): string[] {
     ['--sustain', o.sustain],
     ['--cooldown', o.cooldown],
     ['--unhealthy-after', o.unhealthyAfter],
+    ['--backoff', o.backoff],
     ['--boot-deadline', o.bootDeadline],
   ]
     .flatMap(([k, v]) => [String(k), String(v)])
@@ -51,6 +54,7 @@ export function register(program: Command): void {
     .option('--sustain <n>', 'intervals the load must stay beyond a mark', intOption('--sustain', 1, 1000), DEFAULT_POLICY.sustain)
     .option('--cooldown <s>', 'seconds without a load-driven change after one', intOption('--cooldown', 0, 86_400), DEFAULT_POLICY.cooldownMs / 1000)
     .option('--unhealthy-after <n>', 'failed health checks in a row before a host is replaced', intOption('--unhealthy-after', 1, 1000), DEFAULT_POLICY.unhealthyAfter)
+    .option('--backoff <s>', `seconds to wait before replacing a host again once ${REPLACE_FREE} replacements in a row have not brought it back healthy (doubling each time)`, intOption('--backoff', 1, 86_400), DEFAULT_POLICY.backoffMs / 1000)
     .option('--boot-deadline <s>', 'seconds a started host may take to call back before it counts as lost', intOption('--boot-deadline', 5, 86_400), 300)
     .option('--dry-run', 'decide and log, change nothing')
     .option('--daemon', 'run detached: pidfile and log under inventory/')
@@ -70,10 +74,12 @@ export function register(program: Command): void {
         const rec = (await new Inventory(paths).read()).monitors?.[env];
         const lines = existsSync(files.log) ? readFileSync(files.log, 'utf8').trim().split('\n') : [];
         const decisions = lines.filter((l) => l.includes('"event":"decision"')).slice(-5).map((l) => JSON.parse(l) as Record<string, unknown>);
-        const status = { env, running: pid !== undefined, pid, members: rec?.members ?? [], live: rec?.live ?? [], lastCycle: rec?.lastCycle, log: files.log, lastDecisions: decisions };
+        const backingOff = rec ? backoffs(rec) : [];
+        const status = { env, running: pid !== undefined, pid, members: rec?.members ?? [], live: rec?.live ?? [], lastCycle: rec?.lastCycle, log: files.log, backoff: backingOff, lastDecisions: decisions };
         if (o.json) return printJson(status);
         print(`monitor of ${env}: ${pid ? `running (pid ${pid})` : 'not running'}; last cycle ${rec?.lastCycle ?? 'never'}`);
         print(`members: ${status.members.join(', ') || 'none'}; live: ${status.live.join(', ') || 'none'}`);
+        for (const b of backingOff) print(`backing off: ${b.host} replaced ${b.replaced} times in a row without coming back healthy; next try at ${b.nextTry}`);
         for (const d of decisions) print(`  ${String(d.time)} ${String(d.group)} ${String(d.action)}${d.host ? ` ${String(d.host)}` : ''}: ${String(d.reason)}`);
         return;
       }
@@ -92,7 +98,7 @@ export function register(program: Command): void {
       process.once('SIGTERM', stop);
       await runMonitor(lab.paths.dir, env, {
         intervalMs: o.interval * 1000,
-        policy: { high: o.high, low: o.low, sustain: o.sustain, cooldownMs: o.cooldown * 1000, unhealthyAfter: o.unhealthyAfter },
+        policy: { high: o.high, low: o.low, sustain: o.sustain, cooldownMs: o.cooldown * 1000, unhealthyAfter: o.unhealthyAfter, backoffMs: o.backoff * 1000 },
         dryRun: o.dryRun === true,
         bootDeadlineMs: o.bootDeadline * 1000,
         timeouts: { parallel: DEFAULT_PARALLEL, connectTimeoutMs: 10_000, commandTimeoutMs: 60_000 },

@@ -7,6 +7,7 @@ import { mapBounded } from '../util/pool.js';
 import { operationContext, OperationFailed, type HttpRoute } from './context.js';
 import { Session, SessionError } from './session.js';
 import { operationOf, type Service } from './services.js';
+import { markDeployedCommand } from './marker.js';
 import { selectTargets, clusterHosts, type Selection, type Target } from './targets.js';
 import type { ClusterFacts, HostFacts, Operation } from './types.js';
 
@@ -131,6 +132,7 @@ export async function runOperation(o: OperationRun): Promise<HostResult[]> {
       if (o.operation === 'deploy') await ctx.write(CLUSTER_FILE, `${JSON.stringify(cluster, null, 2)}\n`, { mode: 0o644 });
       const note = await op(ctx);
       if (o.operation === 'deploy') {
+        await ctx.run(markDeployedCommand(o.service.name, t.version));
         await o.inventory.update((d) => {
           const h = d.hosts[t.host.name];
           if (h) h.serviceVersion = t.version;

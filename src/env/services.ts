@@ -1,6 +1,7 @@
 import type { DeclaredHost } from '../config/load.js';
 import { loadService, type Service } from '../deploy/services.js';
 import { runOperation, type HostResult } from '../deploy/run.js';
+import { parseDeployed, readDeployedCommand } from '../deploy/marker.js';
 import type { EnvContext } from './hosts.js';
 import { groupOf } from './plan.js';
 
@@ -75,9 +76,21 @@ export async function settleServices(c: EnvContext, live: DeclaredHost[], t: Ser
       for (const h of current) failed.delete(h.name);
       for (const h of current) if (passing.has(h.name)) c.say(h.name, `${name} ${version}: passing its test already`);
       const todo = group.filter((h) => !passing.has(h.name));
-      const stale = todo.filter((h) => records[h.name]?.serviceVersion !== version);
+      // What the host shows, not what the inventory last recorded: a VM recreated or killed
+      // before its disk caught up comes back without the release the inventory remembers.
+      const shown = await deployedOn(c, service, todo, t);
+      const stale = todo.filter((h) => shown.get(h.name) !== version);
+      for (const h of stale) if (records[h.name]?.serviceVersion === version) c.say(h.name, `${name} ${version}: recorded as deployed, but the host shows ${shown.get(h.name) ?? 'nothing'}`);
       note(await run(service, 'deploy', stale, version));
-      note(await run(service, 'start', todo.filter((h) => !failed.has(h.name)), version));
+      const started = await run(service, 'start', todo.filter((h) => !failed.has(h.name)), version);
+      // A start that fails where nothing was deployed now may be missing its release: deploy, then start again.
+      const retry = started.filter((r) => r.outcome === 'failed' && !stale.some((h) => h.name === r.host)).map((r) => group.find((h) => h.name === r.host)!);
+      note(started.filter((r) => !retry.some((h) => h.name === r.host)));
+      if (retry.length) {
+        for (const h of retry) c.say(h.name, `${name} start failed: deploying ${version} again`);
+        note(await run(service, 'deploy', retry, version));
+        note(await run(service, 'start', retry.filter((h) => !failed.has(h.name)), version));
+      }
       for (const r of await run(service, 'test', todo.filter((h) => !failed.has(h.name)), version)) outcome.set(r.host, r);
       for (const h of group) {
         if (!passing.has(h.name)) continue;
@@ -87,6 +100,21 @@ export async function settleServices(c: EnvContext, live: DeclaredHost[], t: Ser
     }
   }
   return outcome;
+}
+
+/** The version each host's deploy marker shows (absent: nothing deployed, or the host could not be asked). */
+async function deployedOn(c: EnvContext, service: Service, hosts: DeclaredHost[], t: ServiceTimeouts): Promise<Map<string, string | undefined>> {
+  if (hosts.length === 0) return new Map();
+  const results = await runOperation({
+    lab: c.lab,
+    inventory: c.inventory,
+    service,
+    operation: 'deployed',
+    op: async (ctx) => `=${(await ctx.run(readDeployedCommand(service.name))).stdout}`,
+    selection: { hosts: hosts.map((h) => h.name) },
+    ...t,
+  });
+  return new Map(results.filter((r) => r.outcome === 'ok').map((r) => [r.host, parseDeployed((r.detail ?? '=').slice(1))]));
 }
 
 /** Tell the services that follow their peers (a `reconfigure` operation) who is live now. */

@@ -13,9 +13,14 @@ export function monitorFiles(paths: LabPaths, env: string): { pid: string; log: 
 const alive = (pid: number) => {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  // A zombie (killed, its exit not yet collected by a parent that may never do so) runs no more.
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return true;
   }
 };
 

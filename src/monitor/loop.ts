@@ -1,13 +1,14 @@
 import { watch } from 'chokidar';
 import { groupSize, loadLab, type DeclaredHost, type Lab } from '../config/load.js';
 import { Inventory } from '../inventory/store.js';
-import type { MonitorRecord } from '../inventory/types.js';
+import { keyed, type MonitorRecord } from '../inventory/types.js';
 import { filterHosts } from '../hosts/manager.js';
 import { providerFor } from '../providers/index.js';
 import { callbackServer } from '../server/serve.js';
 import { messageOf } from '../errors.js';
 import { createVm, type EnvContext } from '../env/hosts.js';
 import { settleServices, reconfigure, type ServiceTimeouts } from '../env/services.js';
+import type { VmState } from '../providers/types.js';
 import { environment } from '../env/plan.js';
 import { decide, emptyGroupState, type Decision, type HostObservation, type PolicyConfig } from './policy.js';
 import { measure, type Figures } from './measure.js';
@@ -91,25 +92,19 @@ export async function runMonitor(labDir: string, env: string, o: MonitorOptions)
   }
 }
 
+type Log = (entry: Record<string, unknown>) => void;
+
 async function cycle(lab: Lab, inventory: Inventory, env: string, o: MonitorOptions, now: () => number): Promise<void> {
   const provider = providerFor(lab);
-  const c: EnvContext = { lab, inventory, provider, signal: o.signal, say: (who, what) => o.log({ time: iso(now()), env, event: 'progress', host: who, message: what }) };
+  const log: Log = (entry) => o.log({ time: iso(now()), env, ...entry });
+  const c: EnvContext = { lab, inventory, provider, signal: o.signal, say: (who, what) => log({ event: 'progress', host: who, message: what }) };
   const groups = environment(lab, env).groups;
   const slots = lab.hosts.filter((h) => h.env === env);
   const vms = new Map(await Promise.all(slots.map(async (h) => [h.name, (await provider.info(h.name)).state] as const)));
 
   const saved = (await inventory.read()).monitors?.[env];
   const rec: MonitorRecord = saved ?? { env, members: slots.filter((h) => vms.get(h.name) === 'running').map((h) => h.name), started: {}, groups: {} };
-  const members = new Set(rec.members);
-  // Reconcile with the real VMs: one running that is not a member (started by hand, by start-all) is capacity too.
-  for (const h of slots) {
-    if (vms.get(h.name) === 'running' && !members.has(h.name)) {
-      members.add(h.name);
-      o.log({ time: iso(now()), env, event: 'adopt', host: h.name, reason: 'its VM runs' });
-    }
-  }
-  // Hosts no longer declared (a group shrank in environments.ts) are not the monitor's any more.
-  for (const m of [...members]) if (!slots.some((h) => h.name === m)) members.delete(m);
+  const members = reconcileMembers(rec, slots, vms, log);
 
   await filterHosts(inventory);
   const records = (await inventory.read()).hosts;
@@ -124,69 +119,125 @@ async function cycle(lab: Lab, inventory: Inventory, env: string, o: MonitorOpti
   const states = new Map(slots.map((h) => [h.name, stateOf(h)]));
   const live = slots.filter((h) => states.get(h.name) === 'live');
 
-  // New live hosts get their service (and the balancer learns of them) before they are measured.
+  // New live hosts get their service (and the balancer learns of them, or of hosts gone) before they are measured.
   const liveNames = live.map((h) => h.name);
   const previous = saved?.live ?? [];
   if (!o.dryRun && (liveNames.length !== previous.length || liveNames.some((n) => !previous.includes(n)))) {
     await settleServices(c, live, o.timeouts);
   }
-  const figures = await measure(lab, inventory, live, o.timeouts);
+  let figures = await measure(lab, inventory, live, o.timeouts);
+  if (!o.dryRun) figures = await heal(c, live, figures, o.timeouts, log);
 
   const decisions: Decision[] = [];
   for (const g of groups) {
     const key = `${env}/${g.role}`;
-    const hosts = slots.filter((h) => h.role === g.role);
-    const obs: HostObservation[] = hosts.map((h) => {
-      const f: Figures = figures.get(h.name) ?? {};
-      return { name: h.name, index: h.index, state: states.get(h.name)!, load: f.load, healthy: f.healthy };
-    });
-    const min = groupSize(g, 'min');
-    const max = groupSize(g, 'all');
-    const r = decide({ group: key, min, max, hosts: obs }, rec.groups[key] ?? emptyGroupState(), o.policy, now());
+    const obs: HostObservation[] = slots
+      .filter((h) => h.role === g.role)
+      .map((h) => {
+        const f: Figures = figures.get(h.name) ?? {};
+        return { name: h.name, index: h.index, state: states.get(h.name)!, load: f.load, healthy: f.healthy };
+      });
+    const r = decide({ group: key, min: groupSize(g, 'min'), max: groupSize(g, 'all'), hosts: obs }, rec.groups[key] ?? emptyGroupState(), o.policy, now());
     rec.groups[key] = r.state;
     for (const d of r.decisions) {
       decisions.push(d);
       const hostFigures = obs.filter((h) => h.state !== 'off').map((h) => ({ name: h.name, state: h.state, ...figures.get(h.name) }));
-      o.log({ time: iso(now()), env, event: 'decision', ...d, hosts: hostFigures, dryRun: o.dryRun || undefined });
+      log({ event: 'decision', ...d, hosts: hostFigures, dryRun: o.dryRun || undefined });
     }
   }
 
-  if (!o.dryRun) {
-    let shrank = false;
-    for (const d of decisions) {
-      if (d.action === 'hold' || !d.host) continue;
-      try {
-        if (d.action === 'scale-down') {
-          members.delete(d.host);
-          delete rec.started[d.host];
-          await provider.stop(d.host, 30_000);
-          await inventory.update((data) => {
-            const h = data.hosts[d.host!];
-            if (h) h.state = 'down';
-          });
-          shrank = true;
-        } else {
-          // scale-up and replace: a fresh boot (a lost VM that is gone is cloned again).
-          members.add(d.host);
-          const vm = await provider.info(d.host);
-          if (vm.state === 'running' || vm.state === 'paused' || vm.state === 'unknown') await provider.stop(d.host, 5_000);
-          if (vm.state === 'missing') await createVm(c, slots.find((h) => h.name === d.host)!);
-          rec.started[d.host] = iso(now());
-          await provider.start(d.host, { boot: { kind: 'disk' } });
-        }
-        o.log({ time: iso(now()), env, event: 'acted', action: d.action, host: d.host });
-      } catch (e) {
-        o.log({ time: iso(now()), env, event: 'error', action: d.action, host: d.host, message: messageOf(e) });
-      }
+  const save = async (liveNow: string[]) => {
+    const next: MonitorRecord = { ...rec, members: [...members].sort(), lastCycle: iso(now()), live: liveNow };
+    await inventory.update((data) => {
+      data.monitors = keyed({ ...data.monitors, [env]: next });
+    });
+  };
+  if (o.dryRun) return save(previous);
+  // The decisions are kept before they are acted on: a monitor killed mid-act resumes from them.
+  for (const d of decisions) {
+    if (d.host && (d.action === 'scale-up' || d.action === 'replace')) {
+      members.add(d.host);
+      rec.started[d.host] = iso(now());
     }
-    // The balancer stops sending to a host as soon as it is gone, not at the next cycle.
-    if (shrank) await reconfigure(c, live.filter((h) => members.has(h.name)), o.timeouts);
   }
-
-  const liveAfter = o.dryRun ? previous : live.filter((h) => members.has(h.name)).map((h) => h.name);
-  const next: MonitorRecord = { ...rec, members: [...members].sort(), lastCycle: iso(now()), live: liveAfter };
-  await inventory.update((data) => {
-    data.monitors = { ...data.monitors, [env]: next };
-  });
+  await save(previous);
+  const shrank = await act(c, decisions, { members, rec, slots, now, log });
+  // The balancer stops sending to a host as soon as it is gone, not at the next cycle.
+  if (shrank) await reconfigure(c, live.filter((h) => members.has(h.name)), o.timeouts);
+  await save(live.filter((h) => members.has(h.name)).map((h) => h.name));
 }
 
+/** Running VMs that are not members (started by hand, by start-all) are capacity too; undeclared hosts are not the monitor's. */
+function reconcileMembers(rec: MonitorRecord, slots: DeclaredHost[], vms: Map<string, VmState>, log: Log): Set<string> {
+  const members = new Set(rec.members);
+  for (const h of slots) {
+    if (vms.get(h.name) === 'running' && !members.has(h.name)) {
+      members.add(h.name);
+      log({ event: 'adopt', host: h.name, reason: 'its VM runs' });
+    }
+  }
+  for (const m of [...members]) if (!slots.some((h) => h.name === m)) members.delete(m);
+  return members;
+}
+
+/**
+ * A live host failing its health check first gets its service brought back in
+ * place (the settle step: deploy what the host lacks, start, test): a service
+ * stopped by hand, or a release lost with a crash, is mended without a reboot.
+ * Its health is then checked again; only a host still failing counts towards
+ * its replacement.
+ */
+async function heal(c: EnvContext, live: DeclaredHost[], figures: Map<string, Figures>, t: ServiceTimeouts, log: Log): Promise<Map<string, Figures>> {
+  const failing = live.filter((h) => h.service && figures.get(h.name)?.healthy === false);
+  if (failing.length === 0) return figures;
+  for (const h of failing) log({ event: 'heal', host: h.name, reason: `failed its health check: ${figures.get(h.name)?.error ?? 'no answer'}` });
+  await settleServices(c, failing, t);
+  const again = await measure(c.lab, c.inventory, failing, t);
+  const merged = new Map(figures);
+  for (const h of failing) {
+    const f = again.get(h.name) ?? {};
+    merged.set(h.name, { ...figures.get(h.name), ...f });
+    log({ event: f.healthy ? 'healed' : 'heal-failed', host: h.name, message: f.healthy ? 'passes its health check again' : (f.error ?? 'still failing') });
+  }
+  return merged;
+}
+
+interface ActState {
+  members: Set<string>;
+  rec: MonitorRecord;
+  slots: DeclaredHost[];
+  now: () => number;
+  log: Log;
+}
+
+/** Carry out the decisions; true when a host was taken out (the balancer must be told). */
+async function act(c: EnvContext, decisions: Decision[], s: ActState): Promise<boolean> {
+  let shrank = false;
+  for (const d of decisions) {
+    if (!d.host || (d.action !== 'scale-up' && d.action !== 'scale-down' && d.action !== 'replace')) continue;
+    try {
+      if (d.action === 'scale-down') {
+        s.members.delete(d.host);
+        delete s.rec.started[d.host];
+        await c.provider.stop(d.host, 30_000);
+        await c.inventory.update((data) => {
+          const h = data.hosts[d.host!];
+          if (h) h.state = 'down';
+        });
+        shrank = true;
+      } else {
+        // scale-up and replace: a fresh boot (a lost VM that is gone is cloned again).
+        s.members.add(d.host);
+        const vm = await c.provider.info(d.host);
+        if (vm.state === 'running' || vm.state === 'paused' || vm.state === 'unknown') await c.provider.stop(d.host, 5_000);
+        if (vm.state === 'missing') await createVm(c, s.slots.find((h) => h.name === d.host)!);
+        s.rec.started[d.host] = iso(s.now());
+        await c.provider.start(d.host, { boot: { kind: 'disk' } });
+      }
+      s.log({ event: 'acted', action: d.action, host: d.host });
+    } catch (e) {
+      s.log({ event: 'error', action: d.action, host: d.host, message: messageOf(e) });
+    }
+  }
+  return shrank;
+}

@@ -9,16 +9,19 @@ import type { ServiceTimeouts } from '../env/services.js';
 export interface Figures {
   /** 1-minute load average per CPU; absent when it could not be read. */
   load?: number;
-  /** The service's test passed; absent for a host without a service or without a test. */
+  /** The service's health check (its `health` operation, else its `test`) passed; absent for a host without either. */
   healthy?: boolean;
-  /** How long the test took, ms. */
+  /** How long the health check took, ms. */
   latencyMs?: number;
   error?: string;
 }
 
 /**
  * One SSH connection per host per interval: its load average, then its
- * service's own `test` operation (health, and latency from the lab host).
+ * service's health check and its latency from the lab host. The check is the
+ * service's `health` operation where it has one (a host's own health, e.g. a
+ * balancer answering), else its `test`: a host must not be replaced for its
+ * upstreams' failures.
  */
 export async function measure(lab: Lab, inventory: Inventory, hosts: DeclaredHost[], t: ServiceTimeouts): Promise<Map<string, Figures>> {
   const figures = new Map<string, Figures>();
@@ -28,17 +31,18 @@ export async function measure(lab: Lab, inventory: Inventory, hosts: DeclaredHos
     const service: Service = name
       ? await loadService(lab, name)
       : { name: '(none)', dir: lab.paths.services, definition: { role: group[0]!.role, versions: ['-'], operations: {} } };
-    const test = service.definition.operations.test;
+    const ops = service.definition.operations;
+    const check = Object.hasOwn(ops, 'health') ? ops.health : Object.hasOwn(ops, 'test') ? ops.test : undefined;
     const op = async (ctx: OpContext) => {
       const f: Figures = {};
       const avg = await ctx.run('cat /proc/loadavg; grep -c ^processor /proc/cpuinfo', { allowFail: true, timeout: 10 });
       const [loadavg, cpus] = avg.stdout.trim().split('\n');
       const one = Number(loadavg?.split(' ')[0]);
       if (avg.code === 0 && Number.isFinite(one)) f.load = Math.round((one / Math.max(1, Number(cpus) || 1)) * 1000) / 1000;
-      if (test) {
+      if (check) {
         const t0 = Date.now();
         try {
-          await test(ctx);
+          await check(ctx);
           f.healthy = true;
         } catch (e) {
           f.healthy = false;
@@ -51,7 +55,7 @@ export async function measure(lab: Lab, inventory: Inventory, hosts: DeclaredHos
     const results = await runOperation({ lab, inventory, service, operation: 'measure', op, selection: { hosts: group.map((h) => h.name) }, ...t });
     for (const r of results) {
       // A host that could not be reached gives no figures (and so never drives a scale-down), and fails its health check.
-      figures.set(r.host, r.outcome === 'ok' && r.detail ? (JSON.parse(r.detail) as Figures) : { healthy: test ? false : undefined, error: r.detail });
+      figures.set(r.host, r.outcome === 'ok' && r.detail ? (JSON.parse(r.detail) as Figures) : { healthy: check ? false : undefined, error: r.detail });
     }
   }
   return figures;
