@@ -6,7 +6,7 @@ import { makeTestNet } from '../test/netns.js';
 import { lab, tempLab, userNetworking } from '../test/helpers.js';
 import { Inventory } from '../src/inventory/store.js';
 import { labPaths } from '../src/project/paths.js';
-import { recordCallback } from '../src/inventory/boots.js';
+import { acceptCallback } from '../src/inventory/boots.js';
 
 const RUNS = Number(process.env.RUNS ?? 5);
 const subnet = '10.199.9';
@@ -27,7 +27,7 @@ const { dir, cleanup } = await tempLab(userNetworking);
 try {
   const inv = new Inventory(labPaths(dir));
   await inv.update((data, log) => {
-    for (const n of all) recordCallback(data, log, { host: `h-${n}`, ip: `${subnet}.${n}`, mac: `52:54:00:00:02:${n.toString(16).padStart(2, '0')}` }, undefined);
+    for (const n of all) acceptCallback(data, log, { host: `h-${n}`, ip: `${subnet}.${n}`, mac: `52:54:00:00:02:${n.toString(16).padStart(2, '0')}` }, { bridged: false, peer: `${subnet}.${n}`, undeclared: Infinity });
   });
   const rows: [string, number[], string][] = [];
   const check = (found: number, what: string) => {

@@ -16,6 +16,7 @@ import { register as completion } from './cli/completion.js';
 import { registerServices, registerServicesList, labDirOf } from './cli/service.js';
 import { serviceNames } from './deploy/services.js';
 import { labPaths } from './project/paths.js';
+import { isStorageFailure, storageError } from './util/files.js';
 
 const program = new Command('lab')
   .description('a local VM lab manager: build hosts from kickstart, serve them, track them, deploy to them')
@@ -61,9 +62,11 @@ async function main(argv: string[]): Promise<number> {
       // commander printed its own one-line message already
       return e.exitCode === 0 ? 0 : ExitCode.usage;
     }
-    if (isLabError(e)) {
-      process.stderr.write(`lab: ${e.message}${e.hint ? `; ${e.hint}` : ''}\n`);
-      return e.exitCode;
+    // A file system that takes no writes (full, read-only) is the machine's state, not a bug: one line, wherever it surfaced.
+    const err = isStorageFailure(e) ? storageError((e as NodeJS.ErrnoException).path ?? 'a file of the lab', e) : e;
+    if (isLabError(err)) {
+      process.stderr.write(`lab: ${err.message}${err.hint ? `; ${err.hint}` : ''}\n`);
+      return err.exitCode;
     }
     // Not a user error: a bug in lab. Keep everything for the report.
     process.stderr.write(`lab: internal error (please report):\n${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);

@@ -42,6 +42,14 @@ export class EnvironmentError extends LabError {
   }
 }
 
+/** lab's own files cannot be written (a full disk, a read-only file system). Exit code 3. */
+export class StorageError extends EnvironmentError {
+  constructor(message: string, hint?: string, cause?: unknown) {
+    super(message, hint, cause);
+    this.name = 'StorageError';
+  }
+}
+
 export function isLabError(e: unknown): e is LabError {
   return e instanceof LabError;
 }

@@ -4,7 +4,7 @@ import { copyFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { tempLab, serve, userNetworking } from './helpers.js';
+import { tempLab, serve, userNetworking, callbackToken } from './helpers.js';
 import { Inventory } from '../src/inventory/store.js';
 import { labPaths } from '../src/project/paths.js';
 
@@ -14,7 +14,6 @@ test('the dashboard at / shows hosts and the boot log, and follows callbacks and
   const server = await serve(dir);
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
   try {
-    const token = readFileSync(path.join(dir, 'inventory', 'callback-token'), 'utf8').trim();
     const hostKey = readFileSync(path.join(dir, 'inventory', 'lab_ed25519.pub'), 'utf8').trim();
     const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
     await page.goto(`${server.url}/`);
@@ -24,7 +23,7 @@ test('the dashboard at / shows hosts and the boot log, and follows callbacks and
 
     // A boot callback appears as a row and a log line, while the page stays open.
     for (const [i, host] of ['demo-lb-1', 'demo-worker-1', 'demo-worker-2'].entries()) {
-      const r = await fetch(`${server.url}/booted?host=${host}&mac=52:54:00:aa:bb:0${i}&ip=10.77.0.${i + 2}&token=${token}`, { method: 'POST', body: new URLSearchParams({ hostkey: hostKey }) });
+      const r = await fetch(`${server.url}/booted?host=${host}&mac=52:54:00:aa:bb:0${i}&ip=10.77.0.${i + 2}&token=${callbackToken(dir, host)}`, { method: 'POST', body: new URLSearchParams({ hostkey: hostKey }) });
       assert.equal(r.status, 200);
     }
     const row = page.locator('tr[data-host="demo-worker-1"]');

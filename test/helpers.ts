@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import ssh2 from 'ssh2';
+import { hostToken } from '../src/project/secrets.js';
 
 export const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const cli = path.join(repo, 'dist', 'cli.js');
@@ -15,9 +16,9 @@ export interface Run {
 }
 
 /** Run the real, built CLI. */
-export async function lab(args: string[], opts: { netns?: string; env?: Record<string, string> } = {}): Promise<Run> {
+export async function lab(args: string[], opts: { netns?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Run> {
   const [file, argv] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, process.execPath, cli, ...args]] : [process.execPath, [cli, ...args]];
-  const r = await execa(file, argv, { reject: false, env: opts.env, timeout: 60_000 });
+  const r = await execa(file, argv, { reject: false, env: opts.env, timeout: opts.timeoutMs ?? 60_000 });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }
 
@@ -54,9 +55,9 @@ export interface Served {
  * `lab serve` as a child process on loopback: on a free port, or on the lab's
  * configured one (where installed guests call back).
  */
-export async function serve(dir: string, opts: { configuredPort?: boolean } = {}): Promise<Served> {
+export async function serve(dir: string, opts: { configuredPort?: boolean; args?: string[]; env?: Record<string, string> } = {}): Promise<Served> {
   const port = opts.configuredPort ? [] : ['--port', '0'];
-  const child = execa(process.execPath, [cli, 'serve', '--lab', dir, '--bind', '127.0.0.1', ...port], { reject: false, all: true });
+  const child = execa(process.execPath, [cli, 'serve', '--lab', dir, '--bind', '127.0.0.1', ...port, ...(opts.args ?? [])], { reject: false, all: true, env: opts.env });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`lab serve did not start: ${out}`)), 20_000);
@@ -79,6 +80,11 @@ export async function serve(dir: string, opts: { configuredPort?: boolean } = {}
       await child;
     },
   };
+}
+
+/** The callback token a host of the lab in `dir` calls back with (derived from the lab's secret and its name). */
+export function callbackToken(dir: string, host: string): string {
+  return hostToken(readFileSync(path.join(dir, 'inventory', 'callback-token'), 'utf8').trim(), host);
 }
 
 export function readJson<T>(file: string): T {

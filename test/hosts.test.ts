@@ -7,7 +7,7 @@ import { lab, tempLab, userNetworking } from './helpers.js';
 import { makeTestNet } from './netns.js';
 import { Inventory } from '../src/inventory/store.js';
 import { labPaths } from '../src/project/paths.js';
-import { recordCallback } from '../src/inventory/boots.js';
+import { acceptCallback } from '../src/inventory/boots.js';
 import type { HostRecord } from '../src/inventory/types.js';
 import type { ProbeResult } from '../src/hosts/probe.js';
 
@@ -15,8 +15,10 @@ async function callBack(dir: string, hosts: { name: string; ip: string; reach?: 
   const inv = new Inventory(labPaths(dir));
   await inv.update((data, log) => {
     hosts.forEach((h, i) => {
-      const rec = recordCallback(data, log, { host: h.name, ip: h.ip, mac: `52:54:00:00:01:${i.toString(16).padStart(2, '0')}` }, undefined);
-      if (h.reach) rec.reach = h.reach;
+      // Hosts made by hand (not declared): recorded as `lab serve --undeclared` would.
+      const r = acceptCallback(data, log, { host: h.name, ip: h.ip, mac: `52:54:00:00:01:${i.toString(16).padStart(2, '0')}` }, { bridged: false, peer: h.ip, undeclared: Infinity });
+      if (!r.ok) throw new Error(r.error);
+      if (h.reach) r.host.reach = h.reach;
     });
   });
 }

@@ -28,10 +28,11 @@ for applet in $("$root/bin/busybox" --list); do
 done
 
 # Only the drivers QEMU's default devices need (e1000 or virtio NIC, virtio
-# disk), ext4 for the installed system, and the ACPI button for power-off.
+# disk), ext4 for the installed system, the ACPI button for power-off, and
+# QEMU's fw_cfg (how a clone is handed its own callback token).
 for m in drivers/net/ethernet/intel/e1000 drivers/net/virtio_net.ko drivers/net/net_failover.ko net/core/failover.ko \
   drivers/virtio drivers/block/virtio_blk.ko fs/ext4 fs/jbd2 fs/mbcache.ko lib/crc16.ko lib/libcrc32c.ko \
-  crypto/crc32c_generic.ko drivers/acpi/button.ko drivers/input/evdev.ko; do
+  crypto/crc32c_generic.ko drivers/acpi/button.ko drivers/input/evdev.ko drivers/firmware/qemu_fw_cfg.ko; do
   mkdir -p "$root/lib/modules/$kver/kernel/$(dirname "$m")"
   cp -r "$kmod/$m" "$root/lib/modules/$kver/kernel/$m"
 done

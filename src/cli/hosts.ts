@@ -5,13 +5,27 @@ import { loggedHosts, currentHosts, filterHosts, resetHosts, clearHosts, DEFAULT
 import type { ProbeResult, SweepOptions } from '../hosts/probe.js';
 import type { HostRecord } from '../inventory/types.js';
 import { openLab, intOption } from './common.js';
+import { rekey } from '../hosts/trust.js';
+import { parseHostName } from '../inventory/values.js';
+import { ensureSecrets, hostToken } from '../project/secrets.js';
+import { UsageError } from '../errors.js';
 import { ago, print, printJson, table } from './output.js';
 
 function hostTable(hosts: HostRecord[]): string {
   if (hosts.length === 0) return 'no hosts';
   return table(
-    ['NAME', 'ENV', 'ROLE', 'STATE', 'IP', 'MAC', 'LAST CALLBACK', 'BOOTS'],
-    hosts.map((h) => [h.name, h.env, h.role, h.state, h.reach ? `${h.ip} (via ${h.reach.address}:${h.reach.port})` : h.ip, h.mac, ago(h.lastCallback), h.bootCount]),
+    ['NAME', 'ENV', 'ROLE', 'STATE', 'IP', 'MAC', 'LAST CALLBACK', 'BOOTS', 'ALERT'],
+    hosts.map((h) => [
+      h.name,
+      h.env,
+      h.role,
+      h.state,
+      h.reach ? `${h.ip} (via ${h.reach.address}:${h.reach.port})` : h.ip,
+      h.mac,
+      ago(h.lastCallback),
+      h.bootCount,
+      h.refusedKey ? `host key changed ${ago(h.refusedKey.time)}: refused (lab hosts rekey ${h.name})` : '',
+    ]),
   );
 }
 
@@ -78,6 +92,26 @@ export function register(program: Command): void {
       opts.json ? printJson(results) : print(sweepReport(results, seconds));
     });
   }
+
+  hosts
+    .command('rekey <host>')
+    .description("accept a host's new host key on purpose: the one it offered and was refused, or else the one its next callback brings")
+    .option('--minutes <n>', 'with no refused key: how long the next callback may bring a new key', intOption('--minutes', 1, 7 * 24 * 60), 60)
+    .action(async (host: string, opts: { minutes: number }, cmd: Command) => {
+      const { inventory } = await openLab(cmd);
+      const r = await rekey(inventory, host, opts.minutes);
+      print(r.kind === 'accepted' ? `${host}: host key ${r.fingerprint} accepted and pinned` : `${host}: no refused key; its next callback until ${r.until} may bring a new one`);
+    });
+
+  hosts
+    .command('token <host>')
+    .description('the callback token of a host (for one made by hand: lab serve --undeclared); it lets that host, and only it, call back')
+    .action(async (host: string, _o: object, cmd: Command) => {
+      const { lab } = await openLab(cmd);
+      const name = parseHostName(host);
+      if (!name) throw new UsageError(`"${host}" is not a host name (lower-case letters, digits, dashes, dots)`);
+      print(hostToken(ensureSecrets(lab.paths, lab.config.name).secret, name));
+    });
 
   hosts
     .command('clear')

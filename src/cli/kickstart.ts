@@ -4,7 +4,8 @@ import { lintKickstart } from '../kickstart/lint.js';
 import { hostContext } from '../kickstart/context.js';
 import { allHosts, declaredHost } from '../config/load.js';
 import { LabError, UsageError } from '../errors.js';
-import { openLab } from './common.js';
+import { openLab, intOption } from './common.js';
+import { allowInstall } from '../hosts/trust.js';
 import { print } from './output.js';
 
 export function register(program: Command): void {
@@ -12,13 +13,21 @@ export function register(program: Command): void {
     .command('kickstart [host]')
     .description("print the kickstart a host gets from the server, or write every host's with --all --out DIR")
     .option('--all', 'every host declared in environments.ts')
-    .option('--out <dir>', 'with --all: the folder to write <host>.cfg files to (mode 0600: they hold the callback token)')
+    .option('--out <dir>', "with --all: the folder to write <host>.cfg files to (mode 0600: they hold the hosts' callback tokens)")
     .option('--lint', 'check that the kickstart is complete for an unattended install, instead of printing it')
-    .action(async (host: string | undefined, opts: { all?: boolean; out?: string; lint?: boolean }, cmd: Command) => {
+    .option('--allow', "open the host's install window: lab serve hands out its kickstart, and its next callback may bring a new host key")
+    .option('--minutes <n>', 'with --allow: how long the window stays open', intOption('--minutes', 1, 7 * 24 * 60), 60)
+    .action(async (host: string | undefined, opts: { all?: boolean; out?: string; lint?: boolean; allow?: boolean; minutes: number }, cmd: Command) => {
       if (opts.all && host) throw new UsageError('give a host name or --all, not both');
       if (!opts.all && !host) throw new UsageError('which host? give its name, or --all --out DIR');
       if (opts.all && !opts.out && !opts.lint) throw new UsageError('--all needs --out DIR (or --lint)');
       const { lab, inventory } = await openLab(cmd);
+      if (opts.allow) {
+        if (!host) throw new UsageError('--allow: which host? give its name');
+        const h = declaredHost(lab, host);
+        const w = await allowInstall(inventory, h.name, opts.minutes);
+        return print(`${h.name}: install window open until ${w.until}: its kickstart is served and its next callback may bring a new host key`);
+      }
       const serving = offlineServing(lab);
       if (opts.lint) {
         const hosts = host ? [declaredHost(lab, host)] : allHosts(lab);

@@ -6,6 +6,7 @@ import { labSchema, type LabConfig, type ImageConfig, type GroupConfig } from '.
 import { parseCidr, inCidr } from './address.js';
 import { UsageError, messageOf } from '../errors.js';
 import { labPaths, shown, type LabPaths } from '../project/paths.js';
+import { fieldPath, issueText } from '../util/issues.js';
 
 /** A host as environments.ts declares it: one per slot of a group, named <env>-<role>-<n>. */
 export interface DeclaredHost {
@@ -47,18 +48,6 @@ export function groupSize(g: GroupConfig, at: 'all' | 'min' = 'all'): number {
 
 export function hostName(env: string, role: string, index: number): string {
   return `${env}-${role}-${index}`;
-}
-
-function issueText(issue: { code: string; message: string; keys?: string[] }): string {
-  if (issue.code === 'unrecognized_keys' && issue.keys) return `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-  const m = issue.message.replace(/^Invalid input: /, '');
-  return m.endsWith(', received undefined') ? `missing: ${m.replace(', received undefined', '')}` : m;
-}
-
-function fieldPath(parts: ReadonlyArray<PropertyKey>): string {
-  let out = '';
-  for (const p of parts) out += typeof p === 'number' ? `[${p}]` : out ? `.${String(p)}` : String(p);
-  return out || '(top level)';
 }
 
 // The package's own entry, so a lab folder anywhere can `import { defineLab } from 'lab'`.

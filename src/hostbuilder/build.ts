@@ -6,9 +6,10 @@ import { allHosts, declaredHost, IMAGE_ENV, type Lab, type DeclaredHost } from '
 import type { Inventory } from '../inventory/store.js';
 import type { ImageRecord, Lease } from '../inventory/types.js';
 import { leasesFor } from '../kickstart/hosts.js';
+import { closeWindow, openWindow } from '../inventory/windows.js';
 import { hostContext, type Serving } from '../kickstart/context.js';
 import { pxeTree } from '../kickstart/pxe.js';
-import { ensureSecrets } from '../project/secrets.js';
+import { ensureSecrets, hostToken } from '../project/secrets.js';
 import type { Provider, VmInfo, VmSpec } from '../providers/types.js';
 import { callbackServer, type RunningServer } from '../server/serve.js';
 import { LabError, UsageError } from '../errors.js';
@@ -62,7 +63,16 @@ export async function vmSpecFor(lab: Lab, host: DeclaredHost, lease: Lease, file
         ? { mode: 'user', sshPort: await freePort() }
         : { mode: 'bridge', bridge: lab.config.network.name, tap: tapName(host.name) },
     // The mini guest has no bootloader: its kernel boots the installed disk.
-    diskBoot: image.distro === 'mini' ? { kernel: files.kernel, initrd: files.initrd, append: `console=ttyS0 lab.host=${host.name}${ipArg(lab, host.name, lease)}` } : undefined,
+    diskBoot:
+      image.distro === 'mini'
+        ? {
+            kernel: files.kernel,
+            initrd: files.initrd,
+            append: `console=ttyS0 lab.host=${host.name}${ipArg(lab, host.name, lease)}`,
+            // A clone starts with its image's callback token: it is given its own.
+            secret: hostToken(ensureSecrets(lab.paths, lab.config.name).secret, host.name),
+          }
+        : undefined,
   };
 }
 
@@ -102,10 +112,21 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
         const server = await callbackServer(s.lab, { log: (l) => log(`server: ${l}`) });
         s.server = server.started;
         note(server.started ? `started a server at ${server.url} for this build` : `using the server at ${server.url}`);
-        s.serving = { serverUrl: server.guestUrl, token: secrets.token, publicKey: secrets.publicKey };
+        s.serving = { serverUrl: server.guestUrl, secret: secrets.secret, publicKey: secrets.publicKey };
       },
       undo: async (s) => {
         await s.server?.close();
+      },
+    },
+    {
+      // The kickstart is served, and the installed system's host key pinned, only while lab expects this install.
+      name: 'install window',
+      run: async (s) => {
+        const image = s.lab.config.images[s.host.image]!;
+        await s.inventory.update((d) => openWindow(d, s.host.name, 'build', (image.installTimeout + 300) * 1000));
+      },
+      undo: async (s) => {
+        await s.inventory.update((d) => closeWindow(d, s.host.name));
       },
     },
     {

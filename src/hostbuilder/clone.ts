@@ -2,6 +2,7 @@ import { declaredHost, type Lab } from '../config/load.js';
 import type { Inventory } from '../inventory/store.js';
 import type { Lease } from '../inventory/types.js';
 import { leasesFor } from '../kickstart/hosts.js';
+import { openWindow } from '../inventory/windows.js';
 import type { Provider } from '../providers/types.js';
 import { LabError, UsageError } from '../errors.js';
 import { bootFiles } from './bootfiles.js';
@@ -23,6 +24,8 @@ export async function cloneHost(lab: Lab, inventory: Inventory, provider: Provid
   const files = await bootFiles(lab, host.image, () => undefined);
   const lease = (await leasesFor(lab, inventory, [host])).get(name)!;
   const spec = await vmSpecFor(lab, host, lease, files);
+  // The clone makes a new host key at its first boot: the callback that brings it may pin it.
+  await inventory.update((d) => openWindow(d, name, 'clone'));
   await recordReach(inventory, host, await provider.clone(source, spec));
   return lease;
 }

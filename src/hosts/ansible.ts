@@ -1,5 +1,12 @@
 import type { HostRecord } from '../inventory/types.js';
 import { sshable } from './sshconfig.js';
+import { LabError } from '../errors.js';
+
+/** A path as one shell word inside Ansible's single-quoted INI value; one that could end either early is refused. */
+function shellQuoted(p: string): string {
+  if (/['"\\$`\x00-\x1f\x7f]/.test(p)) throw new LabError(`refusing to write the path ${JSON.stringify(p)} into an Ansible inventory: move the lab to a folder without quotes or $ in its name`);
+  return `"${p}"`;
+}
 
 /** Ansible group names take letters, digits and underscores. */
 const group = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
@@ -15,7 +22,7 @@ export function ansibleInventory(hosts: HostRecord[], sshConfigPath: string, lab
   for (const h of live) {
     for (const g of [h.role, h.env]) if (g) groups.set(group(g), [...(groups.get(group(g)) ?? []), h.name]);
   }
-  const lines = [`# Written by lab for ${labDir}: the live hosts, by role and by env.`, '[all:vars]', 'ansible_user=root', `ansible_ssh_common_args='-F ${sshConfigPath}'`, ''];
+  const lines = [`# Written by lab for ${labDir}: the live hosts, by role and by env.`, '[all:vars]', 'ansible_user=root', `ansible_ssh_common_args='-F ${shellQuoted(sshConfigPath)}'`, ''];
   const ungrouped = live.filter((h) => !h.role && !h.env).map((h) => h.name);
   if (ungrouped.length) lines.push('[ungrouped]', ...ungrouped, '');
   for (const [g, names] of [...groups.entries()].sort()) lines.push(`[${g}]`, ...names, '');

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Inventory } from '../inventory/store.js';
-import type { HostRecord } from '../inventory/types.js';
-import { parseHostName, parseMac } from '../server/callback.js';
+import { keyed, type HostRecord } from '../inventory/types.js';
+import { parseHostName, parseMac } from '../inventory/values.js';
 import { sweep, type ProbeResult, type SweepOptions } from './probe.js';
 import { LabError, messageOf } from '../errors.js';
 import type { LabPaths } from '../project/paths.js';
@@ -52,7 +52,7 @@ export async function filterHosts(inv: Inventory, opts: SweepOptions = DEFAULT_S
 export async function clearHosts(inv: Inventory): Promise<number> {
   return inv.update((data) => {
     const n = Object.keys(data.hosts).length;
-    data.hosts = {};
+    data.hosts = keyed();
     return n;
   });
 }

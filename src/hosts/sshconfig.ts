@@ -1,7 +1,20 @@
-import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { HostRecord } from '../inventory/types.js';
 import type { LabPaths } from '../project/paths.js';
+import { LabError } from '../errors.js';
+import { privateDir, writeFileAtomicSync } from '../util/files.js';
+
+/**
+ * One argument of an OpenSSH config line. What comes from the inventory was
+ * checked when it was read (addresses, names, keys); this is the last guard:
+ * a value that could end the line or start another option is refused, and
+ * paths are quoted (a lab folder may have spaces in its name).
+ */
+function arg(value: string | number, what: string): string {
+  const v = String(value);
+  if (v === '' || /[\x00-\x1f\x7f"]/.test(v)) throw new LabError(`refusing to write ${what} ${JSON.stringify(v)} into ssh_config`);
+  return /[\s#'\\]/.test(v) ? `"${v}"` : v;
+}
 
 /** Where SSH reaches a host from this machine: its forwarded port, or its address. */
 export function sshTarget(h: HostRecord): { address: string; port: number } | undefined {
@@ -24,14 +37,14 @@ export function sshFiles(paths: LabPaths, hosts: HostRecord[]): { config: string
   const blocks = sshable(hosts).map((h) => {
     const t = sshTarget(h)!;
     return [
-      `Host ${h.name}`,
-      `  HostName ${t.address}`,
-      `  Port ${t.port}`,
+      `Host ${arg(h.name, `the host name of ${h.name}`)}`,
+      `  HostName ${arg(t.address, `the address of ${h.name}`)}`,
+      `  Port ${arg(t.port, `the port of ${h.name}`)}`,
       '  User root',
-      `  IdentityFile ${paths.sshKey}`,
+      `  IdentityFile ${arg(paths.sshKey, 'the key path')}`,
       '  IdentitiesOnly yes',
-      `  HostKeyAlias ${h.name}`,
-      `  UserKnownHostsFile ${knownHostsPath}`,
+      `  HostKeyAlias ${arg(h.name, `the host name of ${h.name}`)}`,
+      `  UserKnownHostsFile ${arg(knownHostsPath, 'the known_hosts path')}`,
       '  StrictHostKeyChecking yes',
       '  LogLevel ERROR',
     ].join('\n');
@@ -42,11 +55,12 @@ export function sshFiles(paths: LabPaths, hosts: HostRecord[]): { config: string
   };
 }
 
-/** Write inventory/ssh_config and inventory/known_hosts; returns the config's path. */
+/** Write inventory/ssh_config and inventory/known_hosts (private, each whole or not at all); returns the config's path. */
 export function writeSshFiles(paths: LabPaths, hosts: HostRecord[]): string {
   const files = sshFiles(paths, hosts);
   const config = path.join(paths.inventory, 'ssh_config');
-  writeFileSync(path.join(paths.inventory, 'known_hosts'), files.knownHosts);
-  writeFileSync(config, files.config);
+  privateDir(paths.inventory);
+  writeFileAtomicSync(path.join(paths.inventory, 'known_hosts'), files.knownHosts);
+  writeFileAtomicSync(config, files.config);
   return config;
 }

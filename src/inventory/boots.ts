@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
 import type { DeclaredHost } from '../config/load.js';
-import { MAX_EVENTS, type BootEvent, type HostRecord, type InventoryData } from './types.js';
+import { MAX_ALERTS, MAX_EVENTS, type Alert, type BootEvent, type HostRecord, type InventoryData } from './types.js';
 import type { LogSink } from './store.js';
+import { closeWindow, windowOf } from './windows.js';
 
 /** A validated boot callback (see server/callback.ts for the parsing). */
 export interface Callback {
@@ -10,13 +12,31 @@ export interface Callback {
   hostKey?: string;
 }
 
+/** What a callback is checked against beyond its token. */
+export interface CallbackRules {
+  /** The host as environments.ts declares it; undefined for a host made by hand. */
+  declared?: DeclaredHost;
+  /** On a bridged lab a host's address is its lease; with user networking the guest's own word. */
+  bridged: boolean;
+  /** The address the request came from. */
+  peer: string;
+  /** How many hosts not declared in environments.ts may be recorded (0: none). */
+  undeclared: number;
+}
+
+export type Accepted = { ok: true; host: HostRecord } | { ok: false; status: 403 | 409; error: string };
+
 function pushEvent(data: InventoryData, e: BootEvent): void {
   data.events.push(e);
   if (data.events.length > MAX_EVENTS) data.events.splice(0, data.events.length - MAX_EVENTS);
 }
 
+function record(data: InventoryData, name: string): HostRecord | undefined {
+  return Object.hasOwn(data.hosts, name) ? data.hosts[name] : undefined;
+}
+
 function hostFor(data: InventoryData, name: string, now: string, declared?: DeclaredHost): HostRecord {
-  const h = data.hosts[name] ?? { name, state: 'installing', firstSeen: now, lastSeen: now, bootCount: 0 };
+  const h = record(data, name) ?? { name, state: 'installing', firstSeen: now, lastSeen: now, bootCount: 0 };
   if (declared) {
     h.env = declared.env;
     h.role = declared.role;
@@ -26,19 +46,32 @@ function hostFor(data: InventoryData, name: string, now: string, declared?: Decl
   return h;
 }
 
-/** The kickstart fetch is the installer starting: the host is installing from now. */
-export function recordKickstartFetch(
-  data: InventoryData,
-  declared: DeclaredHost,
-  peer: { ip: string; mac?: string },
-  now = new Date(),
-): void {
+/** OpenSSH's fingerprint of a public key line, as `ssh-keygen -lf` prints it. */
+export function fingerprint(key: string): string {
+  const blob = key.split(' ')[1] ?? '';
+  return `SHA256:${createHash('sha256').update(Buffer.from(blob, 'base64')).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** Keep an alert (and a line in the boot log): shown by `lab hosts logged` and the dashboard. */
+export function raiseAlert(data: InventoryData, log: LogSink, alert: Alert): void {
+  data.alerts ??= [];
+  data.alerts.push(alert);
+  if (data.alerts.length > MAX_ALERTS) data.alerts.splice(0, data.alerts.length - MAX_ALERTS);
+  // "!" keeps the line out of what `lab hosts reset` reads back as boots.
+  log(`${alert.time} !alert ${alert.kind} ${alert.host}: ${alert.detail.replace(/[\r\n]+/g, ' ')}`);
+}
+
+/**
+ * A kickstart fetch inside the host's install window is the installer
+ * starting: the host is installing from now. The MAC a request claims is not
+ * taken: the lease (or the callback) is the host's MAC.
+ */
+export function recordKickstartFetch(data: InventoryData, declared: DeclaredHost, peer: { ip: string; mac?: string }, now = new Date()): void {
   const t = now.toISOString();
   const h = hostFor(data, declared.name, t, declared);
   h.state = 'installing';
   h.installStarted = t;
   h.lastSeen = t;
-  if (peer.mac) h.mac = peer.mac;
   pushEvent(data, { time: t, kind: 'kickstart', host: h.name, ip: peer.ip, mac: peer.mac });
 }
 
@@ -47,23 +80,52 @@ export function bootLogLine(t: string, cb: Callback): string {
   return `${t} ${cb.host} ${cb.ip} ${cb.mac}`;
 }
 
-export function recordCallback(
-  data: InventoryData,
-  log: LogSink,
-  cb: Callback,
-  declared: DeclaredHost | undefined,
-  now = new Date(),
-): HostRecord {
+/**
+ * Record a callback whose token was good for its host, if what it says fits
+ * what lab knows: its lease's MAC (and address, on a bridge), and its pinned
+ * host key, which changes only inside an install window lab opened. A
+ * callback that does not fit changes nothing but an alert.
+ */
+export function acceptCallback(data: InventoryData, log: LogSink, cb: Callback, rules: CallbackRules, now = new Date()): Accepted {
   const t = now.toISOString();
-  const h = hostFor(data, cb.host, t, declared);
+  const existing = record(data, cb.host);
+  const refuse = (status: 403 | 409, error: string): Accepted => {
+    raiseAlert(data, log, { time: t, host: cb.host, kind: 'callback-refused', detail: `from ${rules.peer}: ${error}` });
+    return { ok: false, status, error };
+  };
+  if (!rules.declared && !existing) {
+    if (rules.undeclared <= 0) return refuse(403, `${cb.host} is not declared in environments.ts (lab serve --undeclared N records up to N hosts made by hand)`);
+    const count = Object.values(data.hosts).filter((h) => h.env === undefined).length;
+    if (count >= rules.undeclared) return refuse(403, `${cb.host} is not declared in environments.ts, and ${count} undeclared hosts are recorded already (--undeclared ${rules.undeclared})`);
+  }
+  const lease = Object.hasOwn(data.leases, cb.host) ? data.leases[cb.host] : undefined;
+  if (lease && lease.mac !== cb.mac) return refuse(409, `MAC ${cb.mac} is not ${cb.host}'s (its lease has ${lease.mac})`);
+  let ip = cb.ip;
+  if (rules.bridged && lease?.ip) {
+    if (cb.ip !== lease.ip || rules.peer !== lease.ip) return refuse(409, `address ${cb.ip} (calling from ${rules.peer}) is not ${cb.host}'s lease ${lease.ip}`);
+    ip = lease.ip;
+  }
+  const window = windowOf(data, cb.host, now);
+  if (cb.hostKey && existing?.hostKey && existing.hostKey !== cb.hostKey && !window) {
+    existing.refusedKey = { key: cb.hostKey, time: t, from: rules.peer };
+    const detail = `offered ${fingerprint(cb.hostKey)}, pinned ${fingerprint(existing.hostKey)}: refused and not used; if you reinstalled it yourself, accept it with \`lab hosts rekey ${cb.host}\``;
+    raiseAlert(data, log, { time: t, host: cb.host, kind: 'host-key-changed', detail });
+    return { ok: false, status: 409, error: `host key of ${cb.host} changed: ${detail}` };
+  }
+  const h = hostFor(data, cb.host, t, rules.declared);
   h.mac = cb.mac;
-  h.ip = cb.ip;
-  if (cb.hostKey) h.hostKey = cb.hostKey;
+  h.ip = ip;
+  if (cb.hostKey) {
+    h.hostKey = cb.hostKey;
+    delete h.refusedKey;
+  }
   h.state = 'up';
   h.lastSeen = t;
   h.lastCallback = t;
   h.bootCount += 1;
-  pushEvent(data, { time: t, kind: 'callback', host: h.name, ip: cb.ip, mac: cb.mac });
-  log(bootLogLine(t, cb));
-  return h;
+  // The install this window was opened for has called back: it is over.
+  if (window) closeWindow(data, cb.host);
+  pushEvent(data, { time: t, kind: 'callback', host: h.name, ip, mac: cb.mac });
+  log(bootLogLine(t, { ...cb, ip }));
+  return { ok: true, host: h };
 }

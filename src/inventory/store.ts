@@ -1,11 +1,12 @@
-import { mkdirSync, existsSync } from 'node:fs';
-import { appendFile } from 'node:fs/promises';
-import { Low } from 'lowdb';
-import { JSONFile } from 'lowdb/node';
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { Low, type Adapter } from 'lowdb';
 import lockfile from 'proper-lockfile';
 import { LabError, messageOf } from '../errors.js';
 import type { LabPaths } from '../project/paths.js';
+import { appendWhole, isStorageFailure, privateDir, storageError, writeFileAtomic } from '../util/files.js';
 import { emptyInventory, type InventoryData } from './types.js';
+import { parseInventory } from './schema.js';
 
 /** Lines for inventory/booted.log, appended once the change that made them is on disk. */
 export type LogSink = (line: string) => void;
@@ -15,6 +16,36 @@ interface Pending {
   fn: Mutation<unknown>;
   resolve: (v: unknown) => void;
   reject: (e: unknown) => void;
+}
+
+/**
+ * db.json for lowdb: checked on every read (a file of the wrong shape is
+ * refused, naming the field, and left alone), written whole and private
+ * (mode 0600) or not at all.
+ */
+class InventoryFile implements Adapter<InventoryData> {
+  constructor(private readonly file: string) {}
+
+  async read(): Promise<InventoryData | null> {
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw new LabError(`${this.file}: cannot be read: ${messageOf(e)}; it was left as it is`);
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (e) {
+      throw new LabError(`${this.file}: not JSON (${messageOf(e)}); it was left as it is`, { hint: 'restore it from a copy, or move it away to start an empty inventory' });
+    }
+    return parseInventory(raw, this.file);
+  }
+
+  async write(data: InventoryData): Promise<void> {
+    await writeFileAtomic(this.file, JSON.stringify(data, null, 2));
+  }
 }
 
 /**
@@ -28,12 +59,12 @@ interface Pending {
  * one (group commit): a boot storm costs one write per batch, not per host.
  */
 export class Inventory {
-  private readonly file: JSONFile<InventoryData>;
+  private readonly file: InventoryFile;
   private queue: Pending[] = [];
   private draining = false;
 
   constructor(private readonly paths: LabPaths) {
-    this.file = new JSONFile<InventoryData>(paths.db);
+    this.file = new InventoryFile(paths.db);
   }
 
   /** A snapshot of the database as it is on disk now. */
@@ -57,12 +88,7 @@ export class Inventory {
   /** A Low of its own per read or commit: a reader never swaps the data under a commit. */
   private async load(): Promise<Low<InventoryData>> {
     const db = new Low<InventoryData>(this.file, emptyInventory());
-    try {
-      await db.read();
-    } catch (e) {
-      throw new LabError(`${this.paths.db}: cannot be read: ${messageOf(e)}; it was left as it is`);
-    }
-    db.data = { ...emptyInventory(), ...((db.data as Partial<InventoryData> | null) ?? {}) } as InventoryData;
+    await db.read();
     return db;
   }
 
@@ -83,7 +109,7 @@ export class Inventory {
   }
 
   private async commit(batch: Pending[]): Promise<void> {
-    mkdirSync(this.paths.inventory, { recursive: true });
+    privateDir(this.paths.inventory);
     let release: () => Promise<void>;
     try {
       release = await lockfile.lock(this.paths.db, {
@@ -93,6 +119,7 @@ export class Inventory {
         onCompromised: (err) => process.emitWarning(`inventory lock lost: ${err.message}`),
       });
     } catch (e) {
+      if (isStorageFailure(e)) throw storageError(`${this.paths.db}.lock`, e);
       throw new LabError(`${this.paths.db}: could not take the inventory lock: ${messageOf(e)}`);
     }
     try {
@@ -103,12 +130,17 @@ export class Inventory {
       while (outcome.failed.length > 0) {
         for (const f of outcome.failed) f.p.reject(f.error);
         ok = ok.filter((p) => !outcome.failed.some((f) => f.p === p));
-        db.data = JSON.parse(before) as InventoryData;
+        db.data = parseInventory(JSON.parse(before), this.paths.db);
         outcome = this.apply(db.data, ok);
       }
       if (ok.length === 0) return;
+      // Nothing changed (a check that found nothing to do): the file stays as it is.
+      if (outcome.lines.length === 0 && JSON.stringify(db.data) === before) {
+        ok.forEach((p, i) => p.resolve(outcome.results[i]));
+        return;
+      }
       await db.write();
-      if (outcome.lines.length > 0) await appendFile(this.paths.bootLog, outcome.lines.join(''), { mode: 0o644 });
+      if (outcome.lines.length > 0) await appendWhole(this.paths.bootLog, outcome.lines.join(''));
       ok.forEach((p, i) => p.resolve(outcome.results[i]));
     } finally {
       await release().catch(() => undefined);

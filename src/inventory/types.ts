@@ -35,6 +35,34 @@ export interface HostRecord {
   reach?: Reach;
   /** The service version last deployed to it. */
   serviceVersion?: string;
+  /**
+   * A host key offered at a callback and refused, since it differs from the
+   * pinned one outside an install window: never used; \`lab hosts rekey\`
+   * accepts it on purpose.
+   */
+  refusedKey?: { key: string; time: string; from: string };
+}
+
+/**
+ * A time during which lab expects a host to install (a build, a clone, a
+ * start that recreates it) or the user opened one (\`lab kickstart --allow\`):
+ * its kickstart is served, and its first callback may pin a new host key.
+ * The callback that ends the install closes it.
+ */
+export interface InstallWindow {
+  /** ISO times. */
+  opened: string;
+  until: string;
+  /** What opened it: build, clone, allow, rekey. */
+  by: string;
+}
+
+/** Something a person should look at: a refused callback, a changed host key. */
+export interface Alert {
+  time: string;
+  host: string;
+  kind: 'host-key-changed' | 'callback-refused';
+  detail: string;
 }
 
 export interface Lease {
@@ -73,7 +101,7 @@ export interface MonitorRecord {
   /** When the monitor started each host it is waiting for (ISO time). */
   started: Record<string, string>;
   /** The policy's state per group ("<env>/<role>"). */
-  groups: Record<string, { highStreak: number; lowStreak: number; lastChange?: number; unhealthy: Record<string, number> }>;
+  groups: Record<string, { highStreak: number; lowStreak: number; lastChange?: number; unhealthy: Record<string, number>; replaced?: Record<string, { count: number; last: number; next: number }> }>;
   /** The live hosts at the end of the last cycle: a change brings services up and tells the balancer. */
   live?: string[];
   lastCycle?: string;
@@ -86,11 +114,24 @@ export interface InventoryData {
   images: Record<string, ImageRecord>;
   events: BootEvent[];
   monitors?: Record<string, MonitorRecord>;
+  windows?: Record<string, InstallWindow>;
+  /** The newest MAX_ALERTS alerts. */
+  alerts?: Alert[];
+}
+
+/**
+ * A map keyed by names from outside (host names): no prototype, so a host
+ * named "constructor" is a record like any other, not Object's constructor.
+ */
+export function keyed<T>(from: Record<string, T> = {}): Record<string, T> {
+  return Object.assign(Object.create(null) as Record<string, T>, from);
 }
 
 export function emptyInventory(): InventoryData {
-  return { version: 1, hosts: {}, leases: {}, images: {}, events: [] };
+  return { version: 1, hosts: keyed(), leases: keyed(), images: keyed(), events: [], windows: keyed(), alerts: [] };
 }
+
+export const MAX_ALERTS = 500;
 
 /** The newest boot events kept in the database; booted.log keeps them all. */
 export const MAX_EVENTS = 5000;

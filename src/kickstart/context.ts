@@ -2,6 +2,7 @@ import type { Lab, DeclaredHost } from '../config/load.js';
 import { parseCidr } from '../config/address.js';
 import type { Lease } from '../inventory/types.js';
 import { bootSpec, type BootSpec } from './distros.js';
+import { hostToken } from '../project/secrets.js';
 
 /** Everything a kickstart or PXE template can use. Documented in the README's "Kickstart templates". */
 export interface HostContext {
@@ -30,7 +31,8 @@ export interface HostContext {
 export interface Serving {
   /** The server's base URL as guests reach it. */
   serverUrl: string;
-  token: string;
+  /** The lab's callback secret: each host's token derives from it (hostToken). */
+  secret: string;
   publicKey: string;
 }
 
@@ -40,7 +42,8 @@ export function hostContext(lab: Lab, host: DeclaredHost, lease: Lease, serving:
   const ksUrl = `${serving.serverUrl}/ks/${host.name}`;
   const callback = new URL(`${serving.serverUrl}/booted`);
   callback.searchParams.set('host', host.name);
-  callback.searchParams.set('token', serving.token);
+  // The host's own token: it lets this host, and only it, call back.
+  callback.searchParams.set('token', hostToken(serving.secret, host.name));
   return {
     host: {
       name: host.name,

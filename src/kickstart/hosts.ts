@@ -1,4 +1,6 @@
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { storageError, writeFileAtomic } from '../util/files.js';
+import { within } from '../project/paths.js';
 import path from 'node:path';
 import { declaredHost, type Lab, type DeclaredHost } from '../config/load.js';
 import type { Inventory } from '../inventory/store.js';
@@ -12,7 +14,7 @@ import { renderTemplate } from './render.js';
 /** What templates point guests at when no server is running: the configured port. */
 export function offlineServing(lab: Lab): Serving {
   const s = ensureSecrets(lab.paths, lab.config.name);
-  return { serverUrl: guestServerUrl(lab), token: s.token, publicKey: s.publicKey };
+  return { serverUrl: guestServerUrl(lab), secret: s.secret, publicKey: s.publicKey };
 }
 
 /** Leases for these hosts, allocating the missing ones in one inventory write. */
@@ -42,10 +44,15 @@ export async function writeKickstarts(lab: Lab, inventory: Inventory, serving: S
     file: path.join(outDir, `${h.name}.cfg`),
     text: renderKickstartWith(lab, h, leases.get(h.name)!, serving),
   }));
-  await mkdir(outDir, { recursive: true });
-  for (const f of files) {
-    await writeFile(f.file, f.text, { mode: 0o600 });
-    await chmod(f.file, 0o600); // an older file keeps its mode on overwrite
+  try {
+    await mkdir(outDir, { recursive: true });
+  } catch (e) {
+    throw storageError(outDir, e);
   }
+  // Inside the lab folder, the folder keeps itself out of git: the files hold callback tokens.
+  if (within(lab.paths.dir, path.resolve(outDir)) !== undefined) {
+    await writeFileAtomic(path.join(outDir, '.gitignore'), '# Written by lab kickstart --out: these kickstarts hold callback tokens.\n*\n', 0o644);
+  }
+  for (const f of files) await writeFileAtomic(f.file, f.text);
   return files.map((f) => f.file);
 }

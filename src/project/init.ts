@@ -1,4 +1,5 @@
-import { cpSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { privateDir } from '../util/files.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
@@ -16,6 +17,16 @@ iso/*
 !iso/README.md
 `;
 
+/** The user's .gitignore with lab's lines added where missing; theirs kept as they were. */
+function mergeIgnore(file: string): string {
+  if (!existsSync(file)) return GITIGNORE;
+  const mine = readFileSync(file, 'utf8');
+  const have = new Set(mine.split('\n').map((l) => l.trim()));
+  const missing = GITIGNORE.split('\n').filter((l) => l.trim() && !l.startsWith('#') && !have.has(l.trim()));
+  if (missing.length === 0) return mine;
+  return `${mine}${mine.endsWith('\n') || mine === '' ? '' : '\n'}# added by lab init: runtime state and installer images stay out of git\n${missing.join('\n')}\n`;
+}
+
 /** Scaffold a lab folder, like \`vagrant init\`; refuses to overwrite one unless force. */
 export function initLab(dir: string, force = false): string[] {
   const paths = labPaths(dir);
@@ -31,8 +42,8 @@ export function initLab(dir: string, force = false): string[] {
     cpSync(from, to, { recursive: true, force: true });
     written.push(item);
   }
-  writeFileSync(path.join(paths.dir, '.gitignore'), GITIGNORE);
-  mkdirSync(paths.inventory, { recursive: true });
+  writeFileSync(path.join(paths.dir, '.gitignore'), mergeIgnore(path.join(paths.dir, '.gitignore')));
+  privateDir(paths.inventory);
   written.push('.gitignore', 'inventory/');
   return written;
 }

@@ -1,21 +1,29 @@
-import { existsSync, mkdirSync, readFileSync, chmodSync, statSync } from 'node:fs';
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, readFileSync, chmodSync, statSync } from 'node:fs';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import ssh2 from 'ssh2';
 import type { LabPaths } from './paths.js';
 import { LabError, messageOf } from '../errors.js';
-import { createOnce } from '../util/files.js';
+import { createOnce, privateDir } from '../util/files.js';
 
 /**
  * Per-lab secrets, made on first use and kept in inventory/ (git-ignored),
- * mode 0600: the SSH key pair hosts trust for root, and the token every boot
- * callback must carry.
+ * mode 0600: the SSH key pair hosts trust for root, and the lab's callback
+ * secret. The secret itself never leaves the lab host: each host gets a
+ * token derived from it and its name (hostToken), so a guest, or anyone who
+ * reads one kickstart, can call back as that host only.
  */
 export interface Secrets {
   privateKeyPath: string;
   privateKey: string;
   /** One line, "ssh-ed25519 AAAA... lab@<name>", for authorized_keys and kickstart sshkey. */
   publicKey: string;
-  token: string;
+  /** The lab's callback secret (inventory/callback-token). */
+  secret: string;
+}
+
+/** The callback token of one host: an HMAC of its name under the lab's secret. */
+export function hostToken(secret: string, host: string): string {
+  return createHmac('sha256', secret).update(`lab callback\0${host}`).digest('base64url').slice(0, 32);
 }
 
 function readPrivate(file: string): string {
@@ -38,7 +46,7 @@ export function generateEd25519(comment: string): string {
 
 export function ensureSecrets(paths: LabPaths, labName: string): Secrets {
   try {
-    mkdirSync(paths.inventory, { recursive: true });
+    privateDir(paths.inventory);
     const comment = `lab@${labName}`;
     if (!existsSync(paths.sshKey)) createOnce(paths.sshKey, generateEd25519(comment), 0o600);
     if (!existsSync(paths.token)) createOnce(paths.token, `${randomBytes(24).toString('base64url')}\n`, 0o600);
@@ -48,9 +56,9 @@ export function ensureSecrets(paths: LabPaths, labName: string): Secrets {
     const key = Array.isArray(parsed) ? parsed[0]! : parsed;
     const publicKey = `${key.type} ${key.getPublicSSH().toString('base64')} ${comment}`;
     if (!existsSync(paths.sshPublicKey)) createOnce(paths.sshPublicKey, `${publicKey}\n`, 0o644);
-    const token = readPrivate(paths.token).trim();
-    if (!/^[A-Za-z0-9_-]{16,}$/.test(token)) throw new LabError(`${paths.token}: not a valid callback token; delete it to make a new one`);
-    return { privateKeyPath: paths.sshKey, privateKey, publicKey, token };
+    const secret = readPrivate(paths.token).trim();
+    if (!/^[A-Za-z0-9_-]{16,}$/.test(secret)) throw new LabError(`${paths.token}: not a valid callback secret; delete it to make a new one (hosts installed since then must be reinstalled)`);
+    return { privateKeyPath: paths.sshKey, privateKey, publicKey, secret };
   } catch (e) {
     if (e instanceof LabError) throw e;
     throw new LabError(`cannot create the lab's secrets in ${paths.inventory}: ${messageOf(e)}`);

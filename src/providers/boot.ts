@@ -2,5 +2,7 @@ import type { BootSource, VmSpec } from './types.js';
 
 /** What a start really boots: a disk boot of a guest without a bootloader (mini) is its kernel boot. */
 export function effectiveBoot(spec: VmSpec, boot: BootSource): BootSource {
-  return boot.kind === 'disk' && spec.diskBoot ? { kind: 'kernel', ...spec.diskBoot } : boot;
+  if (boot.kind !== 'disk' || !spec.diskBoot) return boot;
+  const { kernel, initrd, append } = spec.diskBoot;
+  return { kind: 'kernel', kernel, initrd, append };
 }

@@ -31,7 +31,17 @@ export interface VmSpec {
    * How the installed system boots when it has no bootloader of its own (the
    * mini guest: its kernel and initrd, which then read the disk).
    */
-  diskBoot?: { kernel: string; initrd: string; append: string };
+  diskBoot?: {
+    kernel: string;
+    initrd: string;
+    append: string;
+    /**
+     * The host's callback token, for the guest only: passed where other users
+     * of this machine cannot read it (not on a command line), e.g. QEMU's
+     * fw_cfg from a private file.
+     */
+    secret?: string;
+  };
 }
 
 export interface VmInfo {

@@ -1,16 +1,20 @@
 import express, { type Request, type Response, type NextFunction } from 'express';
 import { allHosts, type Lab } from '../config/load.js';
 import type { Inventory } from '../inventory/store.js';
-import { recordCallback, recordKickstartFetch } from '../inventory/boots.js';
+import { acceptCallback, recordKickstartFetch } from '../inventory/boots.js';
 import { leaseFor } from '../inventory/leases.js';
-import { tokenMatches } from '../project/secrets.js';
+import { windowOf } from '../inventory/windows.js';
+import { hostToken, tokenMatches } from '../project/secrets.js';
 import { renderKickstartWith, leasesFor } from '../kickstart/hosts.js';
 import { pxeTree } from '../kickstart/pxe.js';
 import type { Serving } from '../kickstart/context.js';
-import { parseCallback, parseHostName, parseMac, peerAddress, tokenOf } from './callback.js';
-import { isLabError, messageOf } from '../errors.js';
-import { DASHBOARD_HTML, dashboardEvents } from './dashboard.js';
+import { claimedHost, parseCallback, peerAddress, tokenOf } from './callback.js';
+import { parseHostName } from '../inventory/values.js';
+import { isStorageFailure } from '../util/files.js';
+import { messageOf } from '../errors.js';
+import { DASHBOARD_CSP, DASHBOARD_HTML, DashboardFeed } from './dashboard.js';
 import { byName } from '../hosts/manager.js';
+import { hostAllowed } from './hosts.js';
 
 export interface AppContext {
   /** The current config: the server follows edits of environments.ts. */
@@ -18,6 +22,12 @@ export interface AppContext {
   inventory: Inventory;
   serving: Serving;
   log: (line: string) => void;
+  /** How many hosts not declared in environments.ts callbacks may add (0: none). */
+  undeclared?: number;
+  /** Host names (besides IP literals and localhost) the server answers to: its public URL's. */
+  names?: string[];
+  /** The inventory cannot be written: the server must stop rather than pretend. */
+  onStorageFailure?: (e: unknown) => void;
 }
 
 /** JSON with a final newline, so a reply printed by curl in a script ends its line. */
@@ -29,18 +39,32 @@ function fail(res: Response, status: number, error: string): void {
   reply(res, status, { error });
 }
 
-export function createApp(ctx: AppContext): express.Express {
+export interface App {
+  app: express.Express;
+  feed: DashboardFeed;
+}
+
+export function createApp(ctx: AppContext): App {
   const app = express();
+  const feed = new DashboardFeed(ctx.inventory, ctx.lab().paths.bootLog, () => ctx.lab().config.name);
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
+
+  // Before anything else: a request for another name (a page elsewhere, DNS rebinding) gets nothing.
+  app.use((req, res, next) => {
+    res.set('x-content-type-options', 'nosniff');
+    if (!hostAllowed(req.get('host'), ctx.names ?? [])) return fail(res, 421, 'this server answers to its own addresses only');
+    next();
+  });
   app.use(express.urlencoded({ extended: false, limit: '16kb' }));
   app.use(express.json({ limit: '16kb' }));
   app.use(express.text({ type: 'text/plain', limit: '16kb' }));
 
   app.get('/', (_req, res) => {
+    res.set({ 'content-security-policy': DASHBOARD_CSP, 'x-frame-options': 'DENY', 'referrer-policy': 'no-referrer' });
     res.type('html').send(DASHBOARD_HTML);
   });
-  app.get('/api/events', dashboardEvents(ctx.inventory, ctx.lab().paths.bootLog, () => ctx.lab().config.name));
+  app.get('/api/events', feed.handler);
 
   app.get('/healthz', (_req, res) => {
     res.json({ ok: true, lab: ctx.lab().config.name });
@@ -51,13 +75,18 @@ export function createApp(ctx: AppContext): express.Express {
     const name = parseHostName(req.params.host);
     const host = name ? allHosts(lab).find((h) => h.name === name) : undefined;
     if (!host) return fail(res, 404, `no host "${req.params.host}" is declared in environments.ts`);
-    // Anaconda with inst.ks.sendmac sends "X-RHN-Provisioning-MAC-0: eth0 52:54:00:..".
-    const mac = parseMac(req.get('x-rhn-provisioning-mac-0')?.trim().split(/\s+/).pop());
+    // Served only while lab expects the host to install: a kickstart carries the host's callback token.
+    // A HEAD is answered like a GET by express, but changes nothing.
     const ip = peerAddress(req.socket.remoteAddress);
     const lease = await ctx.inventory.update((data) => {
-      recordKickstartFetch(data, host, { ip, mac });
+      if (!windowOf(data, host.name)) return undefined;
+      if (req.method === 'GET') recordKickstartFetch(data, host, { ip });
       return leaseFor(data, lab, host.name);
     });
+    if (!lease) {
+      ctx.log(`kickstart ${host.name} refused to ${ip}: no install window`);
+      return fail(res, 403, `${host.name} is not expected to install now: lab opens its kickstart during lab image build, lab image clone and lab env start; open it by hand with \`lab kickstart --allow ${host.name}\``);
+    }
     const text = renderKickstartWith(lab, host, lease, ctx.serving);
     ctx.log(`kickstart ${host.name} -> ${ip}`);
     res.type('text/plain').send(text);
@@ -72,22 +101,34 @@ export function createApp(ctx: AppContext): express.Express {
     res.type('text/plain').send(found.content);
   });
 
-  const booted = async (req: Request, res: Response) => {
+  // A callback changes the inventory: POST only (a GET or HEAD, from a crawler or a prefetch, records nothing).
+  app.all('/booted', async (req, res) => {
+    if (req.method !== 'POST') {
+      res.set('allow', 'POST');
+      return fail(res, 405, 'a boot callback is a POST');
+    }
     const query = req.query as Record<string, unknown>;
-    // The token is checked before anything else is looked at: a caller without it learns nothing.
-    if (!tokenMatches(ctx.serving.token, tokenOf(query, req.body, req.get('authorization')))) {
+    const peer = peerAddress(req.socket.remoteAddress);
+    // The token is checked before anything else: a caller without this host's token learns nothing.
+    const claimed = claimedHost(query, req.body);
+    if (!claimed || !tokenMatches(hostToken(ctx.serving.secret, claimed), tokenOf(query, req.body, req.get('authorization')))) {
       return fail(res, 403, 'bad or missing token');
     }
-    const parsed = parseCallback(query, req.body, peerAddress(req.socket.remoteAddress));
+    const parsed = parseCallback(query, req.body, peer);
     if (!parsed.ok) return fail(res, parsed.status, parsed.error);
     const cb = parsed.callback;
-    const declared = allHosts(ctx.lab()).find((h) => h.name === cb.host);
-    const host = await ctx.inventory.update((data, log) => recordCallback(data, log, cb, declared));
-    ctx.log(`booted ${cb.host} ${cb.ip} ${cb.mac}${declared ? '' : ' (not declared in environments.ts)'}`);
-    reply(res, 200, { ok: true, host: host.name, bootCount: host.bootCount, declared: Boolean(declared) });
-  };
-  app.get('/booted', booted);
-  app.post('/booted', booted);
+    const lab = ctx.lab();
+    const declared = allHosts(lab).find((h) => h.name === cb.host);
+    const r = await ctx.inventory.update((data, log) =>
+      acceptCallback(data, log, cb, { declared, bridged: lab.config.network.mode === 'bridge', peer, undeclared: ctx.undeclared ?? 0 }),
+    );
+    if (!r.ok) {
+      ctx.log(`refused callback of ${cb.host} from ${peer}: ${r.error}`);
+      return fail(res, r.status, r.error);
+    }
+    ctx.log(`booted ${cb.host} ${r.host.ip} ${cb.mac}${declared ? '' : ' (not declared in environments.ts)'}`);
+    reply(res, 200, { ok: true, host: r.host.name, bootCount: r.host.bootCount, declared: Boolean(declared) });
+  });
 
   app.get('/api/hosts', async (_req, res) => {
     const data = await ctx.inventory.read();
@@ -95,12 +136,18 @@ export function createApp(ctx: AppContext): express.Express {
   });
 
   app.use((_req: Request, res: Response) => fail(res, 404, 'not found'));
-  // Express 5 hands rejected promises of async handlers to this.
+  // Express 5 hands rejected promises of async handlers to this. What reaches a client says
+  // what went wrong in general terms: the details (paths among them) go to the server's log.
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const status = (err as { status?: number }).status;
-    if (status && status >= 400 && status < 500) return fail(res, status, messageOf(err));
+    if (status && status >= 400 && status < 500) return fail(res, status, (err as { expose?: boolean }).expose ? messageOf(err) : 'bad request');
     ctx.log(`error: ${messageOf(err)}`);
-    fail(res, 500, isLabError(err) ? err.message : 'internal error; see the server log');
+    if (isStorageFailure(err)) {
+      fail(res, 503, 'the inventory cannot be written; the server is stopping');
+      ctx.onStorageFailure?.(err);
+      return;
+    }
+    fail(res, 500, 'internal error; see the server log');
   });
-  return app;
+  return { app, feed };
 }

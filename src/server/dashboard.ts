@@ -1,4 +1,5 @@
 import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Inventory } from '../inventory/store.js';
 import type { HostRecord } from '../inventory/types.js';
@@ -22,14 +23,17 @@ export interface DashboardHost {
   lastCallback?: string;
   bootCount: number;
   serviceVersion?: string;
+  /** A host key offered and refused since the last accepted one. */
+  keyRefused?: string;
 }
 
 const LOG_LINES = 200;
+const ALERTS = 50;
 
 function hostsOf(records: Record<string, HostRecord>): DashboardHost[] {
   return Object.values(records)
     .sort(byName)
-    .map((h) => ({ name: h.name, env: h.env, role: h.role, state: h.state, address: h.ip, lastCallback: h.lastCallback, bootCount: h.bootCount, serviceVersion: h.serviceVersion }));
+    .map((h) => ({ name: h.name, env: h.env, role: h.role, state: h.state, address: h.ip, lastCallback: h.lastCallback, bootCount: h.bootCount, serviceVersion: h.serviceVersion, keyRefused: h.refusedKey?.time }));
 }
 
 /** The boot log from byte offset `from`: its complete lines, and where the next read starts. */
@@ -50,29 +54,128 @@ function readLog(file: string, from: number): { lines: string[]; next: number } 
   return { lines: text.slice(0, end).split('\n').filter(Boolean), next: start + Buffer.byteLength(text.slice(0, end)) };
 }
 
-export function dashboardEvents(inventory: Inventory, bootLog: string, labName: () => string) {
-  return async (req: Request, res: Response) => {
+/** Bytes still queued for one event client when the next update comes: past this it is taken for stuck and dropped. */
+export const MAX_BACKLOG = 256 * 1024;
+
+interface Client {
+  res: Response;
+  /** Sent the whole picture: from then on it gets the changes. */
+  welcomed: boolean;
+}
+
+/**
+ * What /api/events clients see, shared: one watcher looks at the inventory
+ * and the boot log once a second while at least one client listens (none:
+ * nothing is read), and sends each change to all of them. A client that
+ * hangs up is forgotten at once; one that stops reading is dropped once its
+ * backlog passes MAX_BACKLOG, so it cannot make the server hold its updates.
+ */
+export class DashboardFeed {
+  private readonly clients = new Set<Client>();
+  private timer?: NodeJS.Timeout;
+  private ticking?: Promise<void>;
+  private lastTick = 0;
+  private hosts = '[]';
+  private alerts = '[]';
+  private offset = 0;
+  private recent: string[] = [];
+
+  constructor(
+    private readonly inventory: Inventory,
+    private readonly bootLog: string,
+    private readonly labName: () => string,
+    /** How often the inventory and the log are looked at while a client listens. */
+    private readonly everyMs = 1000,
+  ) {}
+
+  readonly handler = (req: Request, res: Response): void => {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-    const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-    let lastHosts = '';
-    const first = readLog(bootLog, 0);
-    let offset = first.next;
-    send('lab', { name: labName() });
-    send('log', first.lines.slice(-LOG_LINES));
-    const tick = async () => {
-      const hosts = JSON.stringify(hostsOf((await inventory.read()).hosts));
-      if (hosts !== lastHosts) {
-        lastHosts = hosts;
-        res.write(`event: hosts\ndata: ${hosts}\n\n`);
-      }
-      const more = readLog(bootLog, offset);
-      offset = more.next;
-      if (more.lines.length) send('log', more.lines);
-    };
-    await tick();
-    const timer = setInterval(() => void tick().catch(() => undefined), 1000);
-    req.on('close', () => clearInterval(timer));
+    const client: Client = { res, welcomed: false };
+    this.clients.add(client);
+    // Registered before anything is awaited: a client gone before its first update leaves nothing behind.
+    req.on('close', () => this.drop(client));
+    res.on('error', () => this.drop(client));
+    this.timer ??= setInterval(() => void this.tick(), this.everyMs);
+    void this.welcome(client);
   };
+
+  /** Clients listening now. */
+  get size(): number {
+    return this.clients.size;
+  }
+
+  close(): void {
+    for (const c of [...this.clients]) this.drop(c);
+  }
+
+  private async welcome(c: Client): Promise<void> {
+    if (Date.now() - this.lastTick > this.everyMs) await this.tick();
+    if (!this.clients.has(c)) return;
+    c.welcomed = true;
+    // The whole picture in one write, whatever its size; the backlog bound applies to the updates after it.
+    c.res.write(
+      `event: lab\ndata: ${JSON.stringify({ name: this.labName() })}\n\n` +
+        `event: log\ndata: ${JSON.stringify(this.recent)}\n\n` +
+        `event: hosts\ndata: ${this.hosts}\n\n` +
+        `event: alerts\ndata: ${this.alerts}\n\n`,
+    );
+  }
+
+  private drop(c: Client): void {
+    if (!this.clients.delete(c)) return;
+    c.res.destroy();
+    if (this.clients.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  private send(c: Client, chunk: string): void {
+    if (c.res.writableLength > MAX_BACKLOG) return this.drop(c);
+    c.res.write(chunk);
+  }
+
+  private broadcast(chunk: string): void {
+    for (const c of [...this.clients]) if (c.welcomed) this.send(c, chunk);
+  }
+
+  /** One look at the inventory and the log; concurrent callers share it. */
+  private tick(): Promise<void> {
+    this.ticking ??= this.look().finally(() => {
+      this.ticking = undefined;
+      this.lastTick = Date.now();
+    });
+    return this.ticking;
+  }
+
+  private async look(): Promise<void> {
+    let data;
+    try {
+      data = await this.inventory.read();
+    } catch {
+      return; // a broken inventory is reported by the commands; the page keeps what it showed
+    }
+    // One write per client per look: the backlog is checked once, before it.
+    let changes = '';
+    const hosts = JSON.stringify(hostsOf(data.hosts));
+    if (hosts !== this.hosts) {
+      this.hosts = hosts;
+      changes += `event: hosts\ndata: ${hosts}\n\n`;
+    }
+    const alerts = JSON.stringify((data.alerts ?? []).slice(-ALERTS));
+    if (alerts !== this.alerts) {
+      this.alerts = alerts;
+      changes += `event: alerts\ndata: ${alerts}\n\n`;
+    }
+    const more = readLog(this.bootLog, this.offset);
+    if (more.next < this.offset) this.recent = [];
+    this.offset = more.next;
+    if (more.lines.length) {
+      this.recent = [...this.recent, ...more.lines].slice(-LOG_LINES);
+      changes += `event: log\ndata: ${JSON.stringify(more.lines)}\n\n`;
+    }
+    if (changes) this.broadcast(changes);
+  }
 }
 
 export const DASHBOARD_HTML = `<!doctype html>
@@ -91,6 +194,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   #log { background: #101418; color: #d6dde4; padding: .8rem; height: 16rem; overflow: auto; font: 12px/1.5 ui-monospace, monospace; white-space: pre; }
   #status { color: #66717d; font-size: .85rem; margin-left: .5rem; }
   h2 { font-size: 1rem; margin: 1.5rem 0 .5rem; }
+  .alert { color: #b42318; } #alerts { font: 12px/1.5 ui-monospace, monospace; padding-left: 1.2rem; }
 </style>
 </head>
 <body>
@@ -99,6 +203,8 @@ export const DASHBOARD_HTML = `<!doctype html>
   <thead><tr><th>Host</th><th>Env</th><th>Role</th><th>State</th><th>Address</th><th>Last callback</th><th>Boots</th><th>Service version</th></tr></thead>
   <tbody id="hosts"><tr><td colspan="8">no hosts yet</td></tr></tbody>
 </table>
+<h2>Alerts</h2>
+<ul id="alerts"><li>none</li></ul>
 <h2>Boot log</h2>
 <div id="log"></div>
 <script>
@@ -111,7 +217,7 @@ export const DASHBOARD_HTML = `<!doctype html>
     body.replaceChildren(...(hosts.length ? hosts.map((h) => {
       const tr = document.createElement('tr');
       tr.dataset.host = h.name;
-      tr.append(cell(h.name), cell(h.env), cell(h.role), cell(h.state, 'state ' + h.state), cell(h.address), cell(ago(h.lastCallback)), cell(String(h.bootCount)), cell(h.serviceVersion));
+      tr.append(cell(h.name), cell(h.env), cell(h.role), cell(h.keyRefused ? h.state + ' · key refused' : h.state, 'state ' + h.state + (h.keyRefused ? ' alert' : '')), cell(h.address), cell(ago(h.lastCallback)), cell(String(h.bootCount)), cell(h.serviceVersion));
       return tr;
     }) : [Object.assign(document.createElement('tr'), { innerHTML: '<td colspan="8">no hosts yet</td>' })]));
   }
@@ -121,6 +227,15 @@ export const DASHBOARD_HTML = `<!doctype html>
   // Every connection starts with the whole picture: a reconnect must not repeat the log.
   events.addEventListener('lab', (e) => { $('name').textContent = JSON.parse(e.data).name; $('log').textContent = ''; });
   events.addEventListener('hosts', (e) => { hosts = JSON.parse(e.data); render(); });
+  events.addEventListener('alerts', (e) => {
+    const list = JSON.parse(e.data).reverse();
+    $('alerts').replaceChildren(...(list.length ? list.map((a) => {
+      const li = document.createElement('li');
+      li.className = 'alert';
+      li.textContent = a.time + ' ' + a.host + ' ' + a.kind + ': ' + a.detail;
+      return li;
+    }) : [Object.assign(document.createElement('li'), { textContent: 'none' })]));
+  });
   events.addEventListener('log', (e) => {
     const log = $('log');
     const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
@@ -132,3 +247,22 @@ export const DASHBOARD_HTML = `<!doctype html>
 </body>
 </html>
 `;
+
+const sha256 = (text: string) => `'sha256-${createHash('sha256').update(text).digest('base64')}'`;
+const inline = (tag: string) => DASHBOARD_HTML.slice(DASHBOARD_HTML.indexOf(`<${tag}>`) + tag.length + 2, DASHBOARD_HTML.indexOf(`</${tag}>`));
+
+/**
+ * The page runs only its own script and style (by hash), talks only to this
+ * server, and cannot be framed: a value that slipped past escaping could not
+ * run, and another site cannot dress the page up.
+ */
+export const DASHBOARD_CSP = [
+  "default-src 'none'",
+  `script-src ${sha256(inline('script'))}`,
+  `style-src ${sha256(inline('style'))}`,
+  "connect-src 'self'",
+  "img-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');

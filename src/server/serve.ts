@@ -1,4 +1,5 @@
-import { readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import { writeFileAtomicSync } from '../util/files.js';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { watch, type FSWatcher } from 'chokidar';
@@ -14,7 +15,11 @@ export interface ServeOptions {
   port?: number;
   /** The base URL guests use, when neither the gateway nor 10.0.2.2 is right (NAT, a proxy). */
   publicUrl?: string;
+  /** How many hosts not declared in environments.ts may call back (each with its own token, `lab hosts token`). */
+  undeclared?: number;
   log?: (line: string) => void;
+  /** The inventory can no longer be written: the caller stops the server (lab serve exits 3). */
+  onStorageFailure?: (e: unknown) => void;
 }
 
 export interface RunningServer {
@@ -78,8 +83,9 @@ export async function startServer(initial: Lab, opts: ServeOptions = {}): Promis
   const inventory = new Inventory(lab.paths);
   const bind = opts.bind ?? defaultBindAddress(lab);
   const port = opts.port ?? lab.config.network.serverPort;
-  const serving = { serverUrl: '', token: secrets.token, publicKey: secrets.publicKey };
-  const app = createApp({ lab: () => lab, inventory, serving, log });
+  const serving = { serverUrl: '', secret: secrets.secret, publicKey: secrets.publicKey };
+  const names = opts.publicUrl ? [new URL(opts.publicUrl).hostname] : [];
+  const { app, feed } = createApp({ lab: () => lab, inventory, serving, log, names, undeclared: opts.undeclared, onStorageFailure: opts.onStorageFailure });
   const server = createServer(app);
   try {
     await listen(server, port, bind);
@@ -114,7 +120,14 @@ export async function startServer(initial: Lab, opts: ServeOptions = {}): Promis
   });
 
   const state: ServerState = { pid: process.pid, url, guestUrl: serving.serverUrl, startedAt: new Date().toISOString() };
-  writeFileSync(lab.paths.serverState, `${JSON.stringify(state, null, 2)}\n`);
+  try {
+    // Also the proof that the inventory folder takes writes: a server that cannot record must not listen.
+    writeFileAtomicSync(lab.paths.serverState, `${JSON.stringify(state, null, 2)}\n`);
+  } catch (e) {
+    await watcher.close();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    throw e;
+  }
 
   let closed: Promise<void> | undefined;
   return {
@@ -123,6 +136,7 @@ export async function startServer(initial: Lab, opts: ServeOptions = {}): Promis
     close() {
       closed ??= (async () => {
         await watcher.close();
+        feed.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();

@@ -4,7 +4,7 @@ import { readFileSync, readdirSync, statSync, mkdtempSync, rmSync, existsSync, w
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { lab, tempLab } from './helpers.js';
+import { lab, tempLab, callbackToken } from '../helpers.js';
 
 test('lab init scaffolds a lab folder and refuses to overwrite one', async () => {
   const parent = mkdtempSync(path.join(tmpdir(), 'lab-init-'));
@@ -33,8 +33,10 @@ test('lab kickstart --all --out writes one kickstart per declared host, mode 060
     const out = path.join(dir, 'out');
     const r = await lab(['kickstart', '--all', '--out', out, '--lab', dir]);
     assert.equal(r.exitCode, 0, r.stderr);
-    const files = readdirSync(out).sort();
+    const files = readdirSync(out).filter((f) => f.endsWith('.cfg')).sort();
     assert.equal(files.length, 13);
+    // Inside the lab folder, the output folder keeps itself out of git.
+    assert.equal(readFileSync(path.join(out, '.gitignore'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).join(), '*');
     for (const f of files) assert.equal(statSync(path.join(out, f)).mode & 0o777, 0o600, `${f} holds the token`);
     // Bridged lab: addresses from the CIDR in declaration order, the gateway excluded.
     const lb = readFileSync(path.join(out, 'demo-lb-1.cfg'), 'utf8');
@@ -52,7 +54,7 @@ test('the CentOS kickstart is complete for an unattended RHEL 9 install', async 
     const r = await lab(['kickstart', 'prod-worker-3', '--lab', dir]);
     assert.equal(r.exitCode, 0, r.stderr);
     const ks = r.stdout;
-    const token = readFileSync(path.join(dir, 'inventory', 'callback-token'), 'utf8').trim();
+    const token = callbackToken(dir, 'prod-worker-3');
     const pub = readFileSync(path.join(dir, 'inventory', 'lab_ed25519.pub'), 'utf8').trim();
     for (const line of [
       /^text$/m,
@@ -133,7 +135,7 @@ test('lab services lists the services; unknown services, operations, versions, h
     const json = JSON.parse((await lab(['services', '--lab', dir, '--json'])).stdout) as { name: string; operations: string[] }[];
     assert.deepEqual(json.map((s) => [s.name, s.operations]), [
       ['hello', ['deploy', 'start', 'stop', 'status', 'test']],
-      ['lb', ['deploy', 'start', 'stop', 'status', 'reconfigure', 'test']],
+      ['lb', ['deploy', 'start', 'stop', 'status', 'reconfigure', 'health', 'test']],
     ]);
     const help = await lab(['--lab', dir, '--help']);
     assert.match(help.stdout, /^ {2}hello \[options\] <operation> +service hello/m);

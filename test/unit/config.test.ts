@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lab, tempLab } from './helpers.js';
+import { lab, tempLab } from '../helpers.js';
 
 test('the scaffold is a valid lab', async () => {
   const { dir, cleanup } = await tempLab();

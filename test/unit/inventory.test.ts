@@ -3,10 +3,10 @@ import assert from 'node:assert/strict';
 import { readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { repo, tempLab, eventually } from './helpers.js';
-import { Inventory } from '../src/inventory/store.js';
-import { labPaths } from '../src/project/paths.js';
-import type { InventoryData } from '../src/inventory/types.js';
+import { repo, tempLab, eventually } from '../helpers.js';
+import { Inventory } from '../../src/inventory/store.js';
+import { labPaths } from '../../src/project/paths.js';
+import type { InventoryData } from '../../src/inventory/types.js';
 
 const writer = path.join(repo, 'test', 'fixtures', 'writer.mjs');
 

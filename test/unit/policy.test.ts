@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decide, emptyGroupState, type Decision, type GroupState, type HostObservation, type PolicyConfig } from '../src/monitor/policy.js';
+import { decide, emptyGroupState, type Decision, type GroupState, type HostObservation, type PolicyConfig } from '../../src/monitor/policy.js';
 
 /**
  * The scaling policy on load series, fast: a small simulated group where a
@@ -9,7 +9,7 @@ import { decide, emptyGroupState, type Decision, type GroupState, type HostObser
  * (exponential rise and decay), with noise where the test says so.
  */
 
-const cfg: PolicyConfig = { high: 0.7, low: 0.2, sustain: 3, cooldownMs: 30_000, unhealthyAfter: 3 };
+const cfg: PolicyConfig = { high: 0.7, low: 0.2, sustain: 3, cooldownMs: 30_000, unhealthyAfter: 3, backoffMs: 60_000 };
 const INTERVAL = 10_000;
 
 interface Sim {
@@ -133,6 +133,72 @@ test('every decision carries its reason and inputs as one JSON line', () => {
     group: 'demo/worker',
     action: 'hold',
     reason: 'load 0.4 within 0.2..0.7 (or not for 3 intervals yet)',
-    inputs: { live: 1, booting: 0, capacity: 1, min: 1, max: 2, meanLoad: 0.4, missingFigures: 0, highStreak: 0, lowStreak: 0, cooldownLeftMs: 0 },
+    inputs: { live: 1, healthy: 1, booting: 0, capacity: 1, min: 1, max: 2, meanLoad: 0.4, missingFigures: 0, highStreak: 0, lowStreak: 0, cooldownLeftMs: 0 },
   });
+});
+
+test('a healthy host is never scaled down while another member is lost, failing or booting; only healthy hosts are capacity to give up', () => {
+  const idle = { ...emptyGroupState(), lowStreak: 9 };
+  const group = (w1: Partial<HostObservation>): HostObservation[] => [
+    { name: 'w1', index: 1, state: 'live', load: 0.01, healthy: true, ...w1 },
+    { name: 'w2', index: 2, state: 'live', load: 0.01, healthy: true },
+  ];
+  // The run the issue describes: w1 dead (being replaced), w2 the one healthy worker and idle.
+  const lost = decide({ group: 'demo/worker', min: 1, max: 2, hosts: group({ state: 'lost', load: undefined, healthy: undefined }) }, idle, cfg, 1e9);
+  assert.deepEqual(lost.decisions.map((d) => [d.action, d.host]), [['replace', 'w1'], ['hold', undefined]]);
+  assert.match(lost.decisions[1]!.reason, /but at min 1$/);
+  // w1 failing its check (its figures read fine): w2 stays; only it is healthy capacity.
+  const failing = decide({ group: 'demo/worker', min: 1, max: 2, hosts: group({ healthy: false }) }, idle, cfg, 1e9);
+  assert.deepEqual(failing.decisions.map((d) => [d.action, d.inputs.healthy]), [['hold', 1]]);
+  assert.match(failing.decisions[0]!.reason, /but w1 failing its health check$/);
+  // With room above min, a failing member still blocks the scale-down.
+  const three = decide(
+    { group: 'demo/worker', min: 1, max: 3, hosts: [...group({ healthy: false }), { name: 'w3', index: 3, state: 'live', load: 0.01, healthy: true }] },
+    idle,
+    cfg,
+    1e9,
+  );
+  assert.deepEqual(three.decisions.map((d) => d.action), ['hold']);
+  assert.match(three.decisions[0]!.reason, /but w1 failing its health check$/);
+  // All healthy: the highest slot goes, as before.
+  const ok = decide({ group: 'demo/worker', min: 1, max: 2, hosts: group({}) }, idle, cfg, 1e9);
+  assert.deepEqual(ok.decisions.map((d) => [d.action, d.host]), [['scale-down', 'w2']]);
+  // Above max (the group shrank in environments.ts): a failing host goes before a healthy one.
+  const over = decide({ group: 'demo/worker', min: 1, max: 1, hosts: group({ healthy: false }) }, emptyGroupState(), cfg, 1e9);
+  assert.deepEqual(over.decisions.map((d) => [d.action, d.host]), [['scale-down', 'w1']]);
+});
+
+test('a host replaced again and again without coming back healthy is backed off, doubling; coming back healthy clears it', () => {
+  const at = (i: number) => i * INTERVAL;
+  let state = emptyGroupState();
+  const seen: [number, string, string][] = [];
+  const step = (i: number, w1: HostObservation['state'], healthy?: boolean) => {
+    const hosts: HostObservation[] = [
+      { name: 'w1', index: 1, state: w1, load: w1 === 'live' ? 0.5 : undefined, healthy: w1 === 'live' ? healthy : undefined },
+      { name: 'w2', index: 2, state: 'live', load: 0.5, healthy: true },
+    ];
+    const r = decide({ group: 'g', min: 2, max: 2, hosts }, state, cfg, at(i));
+    state = r.state;
+    for (const d of r.decisions) if (d.host) seen.push([i, d.action, d.reason]);
+  };
+  // w1's VM dies every time it is started: lost at every interval.
+  for (let i = 0; i < 40; i++) step(i, 'lost');
+  const replaces = seen.filter(([, a]) => a === 'replace').map(([i]) => i);
+  // Two at once, then after 60 s (6 intervals), then after 120 s (12 more).
+  assert.deepEqual(replaces, [0, 1, 7, 19]);
+  const backoff = seen.find(([i, a]) => i === 2 && a === 'backoff')!;
+  assert.match(backoff[2], /^its VM is not running; replaced 2 times in a row without coming back healthy: next try in 50 s$/);
+  assert.match(seen.find(([i]) => i === 7)![2], /\(replacement 3 in a row\)$/);
+  assert.deepEqual(state.replaced?.w1, { count: 4, last: at(19), next: at(19) + 240_000 });
+  // It comes back healthy: the record goes, and a later death is replaced at once.
+  step(40, 'live', true);
+  assert.equal(state.replaced?.w1, undefined);
+  step(41, 'lost');
+  assert.deepEqual(seen.at(-1)!.slice(0, 2), [41, 'replace']);
+  // Live but failing keeps the count: being replaced for failing checks backs off too.
+  state = emptyGroupState();
+  seen.length = 0;
+  for (let i = 0; i < 30; i++) step(i, i % 4 === 0 ? 'booting' : 'live', false);
+  assert.ok(seen.some(([, a]) => a === 'backoff'), JSON.stringify(seen));
+  assert.ok(seen.filter(([, a]) => a === 'replace').length <= 4);
 });

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync, rmSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, renameSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,6 +9,7 @@ import type { Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.j
 import { accelerator } from './accel.js';
 import { qmp } from './qmp.js';
 import { effectiveBoot } from '../boot.js';
+import { writeFileAtomicSync } from '../../util/files.js';
 
 /**
  * QEMU: a qcow2 disk per VM, qemu-system-x86_64 daemonized with a pidfile, a
@@ -48,14 +49,15 @@ export class QemuProvider implements Provider {
     if (existsSync(this.file(spec.name, 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`, `delete it first with \`lab image del ${spec.name}\`, or use another name`);
     mkdirSync(this.dir(spec.name), { recursive: true });
     await run('qemu-img', ['create', '-q', '-f', 'qcow2', this.file(spec.name, 'disk.qcow2'), `${spec.diskMiB}M`], { what: `creating the disk of ${spec.name}` });
-    writeFileSync(this.file(spec.name, 'vm.json'), `${JSON.stringify(spec, null, 2)}\n`);
+    writeFileAtomicSync(this.file(spec.name, 'vm.json'), `${JSON.stringify(spec, null, 2)}\n`);
     return this.info(spec.name);
   }
 
   async start(name: string, opts: StartOptions): Promise<void> {
     const spec = this.spec(name);
     if (this.pid(name)) throw new LabError(`VM "${name}" is running already`);
-    const accel = await accelerator();
+    const boot = effectiveBoot(spec, opts.boot);
+    const accel = await accelerator(boot.kind === 'kernel' ? boot.kernel : undefined);
     const args = [
       '-name', name,
       '-accel', accel,
@@ -74,8 +76,13 @@ export class QemuProvider implements Provider {
       ...(opts.noReboot ? ['-no-reboot'] : []),
       ...(opts.cdrom ? ['-drive', `file=${opts.cdrom},media=cdrom,readonly=on`] : []),
     ];
-    const boot = effectiveBoot(spec, opts.boot);
     if (boot.kind === 'kernel') args.push('-kernel', boot.kernel, '-initrd', boot.initrd, '-append', boot.append);
+    // The guest's secret reaches it as a fw_cfg file: a kernel line is readable by every user of this machine (ps).
+    const secret = opts.boot.kind === 'disk' ? spec.diskBoot?.secret : undefined;
+    if (secret) {
+      writeFileAtomicSync(this.file(name, 'guest-token'), secret);
+      args.push('-fw_cfg', `name=opt/lab/token,file=${this.file(name, 'guest-token')}`);
+    }
     if (boot.kind === 'pxe') args.push('-boot', 'n');
     if (spec.network.mode === 'bridge') await this.ensureTap(spec.network.tap, spec.network.bridge);
     await run('qemu-system-x86_64', args, { what: `starting ${name}`, timeoutMs: 30_000 });
@@ -149,7 +156,7 @@ export class QemuProvider implements Provider {
     await overlay(this.file(source, 'disk.qcow2'));
     mkdirSync(this.dir(spec.name), { recursive: true });
     await overlay(this.file(spec.name, 'disk.qcow2'));
-    writeFileSync(this.file(spec.name, 'vm.json'), `${JSON.stringify(spec, null, 2)}\n`);
+    writeFileAtomicSync(this.file(spec.name, 'vm.json'), `${JSON.stringify(spec, null, 2)}\n`);
     return this.info(spec.name);
   }
 

@@ -1,5 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { writeFileAtomicSync } from '../../util/files.js';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { LabError, UsageError } from '../../errors.js';
@@ -72,7 +73,7 @@ export class VirtualBoxProvider implements Provider {
       await this.driver.unregisterVm(uuid).catch(() => undefined);
       throw e;
     }
-    writeFileSync(path.join(this.dir(spec.name), 'vm.json'), `${JSON.stringify({ ...spec, uuid }, null, 2)}\n`);
+    writeFileAtomicSync(path.join(this.dir(spec.name), 'vm.json'), `${JSON.stringify({ ...spec, uuid }, null, 2)}\n`);
     return this.info(spec.name);
   }
 
@@ -81,7 +82,7 @@ export class VirtualBoxProvider implements Provider {
   }
 
   /** Lay out <name>.pxe, ldlinux.c32 and pxelinux.cfg/01-<mac> in VirtualBox's TFTP folder. */
-  private pxeFor(spec: VmSpec, kernel: string, initrd: string, append: string): void {
+  private pxeFor(spec: VmSpec, kernel: string, initrd: string, append: string, secret?: string): void {
     const SYSLINUX = requireSyslinux();
     const files = path.join(this.tftpRoot, 'lab', spec.name);
     mkdirSync(files, { recursive: true });
@@ -91,9 +92,10 @@ export class VirtualBoxProvider implements Provider {
     copyFileSync(kernel, path.join(files, 'vmlinuz'));
     copyFileSync(initrd, path.join(files, 'initrd.img'));
     const rel = `lab/${spec.name}`;
-    writeFileSync(
+    // The guest's secret goes on its kernel line here: a file in the user's own VirtualBox folder, not a command line.
+    writeFileAtomicSync(
       path.join(this.tftpRoot, 'pxelinux.cfg', `01-${spec.mac.replace(/:/g, '-')}`),
-      `DEFAULT boot\nPROMPT 0\nLABEL boot\n  KERNEL ${rel}/vmlinuz\n  INITRD ${rel}/initrd.img\n  APPEND initrd=${rel}/initrd.img ${append}\n`,
+      `DEFAULT boot\nPROMPT 0\nLABEL boot\n  KERNEL ${rel}/vmlinuz\n  INITRD ${rel}/initrd.img\n  APPEND initrd=${rel}/initrd.img ${append}${secret ? ` lab.token=${secret}` : ''}\n`,
     );
   }
 
@@ -104,7 +106,7 @@ export class VirtualBoxProvider implements Provider {
     const boot = effectiveBoot(spec, opts.boot);
     let order: string[];
     if (boot.kind === 'kernel') {
-      this.pxeFor(spec, boot.kernel, boot.initrd, boot.append);
+      this.pxeFor(spec, boot.kernel, boot.initrd, boot.append, opts.boot.kind === 'disk' ? spec.diskBoot?.secret : undefined);
       order = ['--boot1', 'net', '--boot2', 'disk'];
     } else if (boot.kind === 'pxe') {
       // VirtualBox serves only its own TFTP folder: the tree goes there, the boot file as <vm>.pxe.
@@ -175,7 +177,7 @@ export class VirtualBoxProvider implements Provider {
     const inherited = (await this.info(source)).sshForward ? ['--natpf1', 'delete', 'ssh'] : [];
     await this.driver.modifyVm(uuid, ['--uartmode1', 'file', path.join(this.dir(spec.name), 'console.log'), ...inherited, ...(await this.nicSettings(spec))]);
     mkdirSync(this.dir(spec.name), { recursive: true });
-    writeFileSync(path.join(this.dir(spec.name), 'vm.json'), `${JSON.stringify({ ...spec, uuid }, null, 2)}\n`);
+    writeFileAtomicSync(path.join(this.dir(spec.name), 'vm.json'), `${JSON.stringify({ ...spec, uuid }, null, 2)}\n`);
     return this.info(spec.name);
   }
 

@@ -1,0 +1,40 @@
+import type { Inventory } from '../inventory/store.js';
+import { fingerprint, raiseAlert } from '../inventory/boots.js';
+import { openWindow, windowOf } from '../inventory/windows.js';
+import type { InstallWindow } from '../inventory/types.js';
+import { UsageError } from '../errors.js';
+
+/**
+ * What a person does about trust by hand: open a host's install window
+ * (its kickstart served, a new host key accepted at its callback), or accept
+ * a host key that was refused.
+ */
+
+/** `lab kickstart --allow <host>`: the host may fetch its kickstart and pin a new key for `minutes`. */
+export async function allowInstall(inv: Inventory, host: string, minutes: number): Promise<InstallWindow> {
+  return inv.update((d) => openWindow(d, host, 'allow', minutes * 60_000));
+}
+
+export type Rekeyed = { kind: 'accepted'; fingerprint: string } | { kind: 'window'; until: string };
+
+/**
+ * `lab hosts rekey <host>`: accept the key the host offered and was refused
+ * (it becomes the pinned one); with none refused, accept whatever key its
+ * next callback brings, within the next `minutes`.
+ */
+export async function rekey(inv: Inventory, host: string, minutes: number): Promise<Rekeyed> {
+  return inv.update((d, log) => {
+    const h = Object.hasOwn(d.hosts, host) ? d.hosts[host] : undefined;
+    if (!h) throw new UsageError(`no host "${host}" has called back`, 'see `lab hosts logged`');
+    const now = new Date().toISOString();
+    if (h.refusedKey) {
+      const was = h.hostKey ? fingerprint(h.hostKey) : 'none';
+      h.hostKey = h.refusedKey.key;
+      delete h.refusedKey;
+      raiseAlert(d, log, { time: now, host, kind: 'host-key-changed', detail: `accepted by hand (lab hosts rekey): now ${fingerprint(h.hostKey)}, was ${was}` });
+      return { kind: 'accepted', fingerprint: fingerprint(h.hostKey) };
+    }
+    const w = windowOf(d, host) ?? openWindow(d, host, 'rekey', minutes * 60_000);
+    return { kind: 'window', until: w.until };
+  });
+}

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import { LabError, ExitCode } from '../errors.js';
+import { fieldPath, issueText } from '../util/issues.js';
+import { isIp, parseHostKey, parseHostName, parseMac } from './values.js';
+import { keyed, type InventoryData } from './types.js';
+
+/**
+ * The inventory file as lab trusts it. db.json is lab's own, but it is a
+ * file people edit, restore and copy: what is read from it is checked as
+ * strictly as what comes over HTTP, since its values end up in ssh_config,
+ * known_hosts and Ansible's inventory. A file that does not pass is refused
+ * (and never rewritten), naming the field.
+ */
+
+const text = z.string().regex(/^[^\x00-\x1f\x7f]*$/, { error: 'expected text without control characters' });
+const time = text;
+const hostName = z.string().refine((s) => parseHostName(s) === s, { error: 'expected a lower-case host name' });
+const mac = z.string().refine((s) => parseMac(s) === s, { error: 'expected a MAC address such as 52:54:00:12:34:56' });
+const ip = z.string().refine(isIp, { error: 'expected an IPv4 or IPv6 address' });
+const hostKey = z.string().refine((s) => parseHostKey(s) === s, { error: 'expected an SSH public key such as "ssh-ed25519 AAAA..."' });
+
+const host = z.looseObject({
+  name: hostName,
+  env: text.optional(),
+  role: text.optional(),
+  image: text.optional(),
+  mac: mac.optional(),
+  ip: ip.optional(),
+  hostKey: hostKey.optional(),
+  state: z.enum(['installing', 'up', 'down', 'stalled']),
+  firstSeen: time,
+  lastSeen: time,
+  lastCallback: time.optional(),
+  installStarted: time.optional(),
+  lastProbe: time.optional(),
+  bootCount: z.number().int().min(0),
+  reach: z.looseObject({ address: ip, port: z.number().int().min(1).max(65535) }).optional(),
+  serviceVersion: text.optional(),
+  refusedKey: z.looseObject({ key: hostKey, time, from: text }).optional(),
+});
+
+const schema = z.looseObject({
+  version: z.literal(1, { error: 'expected 1: this lab does not know this inventory version' }),
+  hosts: z.record(hostName, host),
+  leases: z.record(hostName, z.looseObject({ ip: ip.optional(), mac })),
+  images: z.record(z.string(), z.looseObject({ name: text, state: z.enum(['installing', 'installed', 'stalled', 'failed']) })),
+  events: z.array(z.looseObject({ time, host: text })),
+  monitors: z.record(z.string(), z.looseObject({ members: z.array(text) })).optional(),
+  windows: z.record(hostName, z.looseObject({ opened: time, until: time, by: text })).optional(),
+  alerts: z.array(z.looseObject({ time, host: text, kind: text, detail: z.string() })).optional(),
+});
+
+/** Parse what db.json held; a LabError naming the file and the first bad field when it is not an inventory. */
+export function parseInventory(raw: unknown, file: string): InventoryData {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    const got = raw === null ? 'null' : Array.isArray(raw) ? 'an array' : typeof raw;
+    throw refused(file, '(top level)', `expected an object, got ${got}`);
+  }
+  const r = schema.safeParse(raw);
+  if (!r.success) {
+    const first = r.error.issues[0]!;
+    throw refused(file, fieldPath(first.path), issueText(first));
+  }
+  // The file's own objects, not zod's copies: key order and fields lab does not know stay as they were.
+  const data = raw as InventoryData;
+  // Record names for each map must be the record's own (a copy under another key would shadow a host).
+  for (const [k, h] of Object.entries(data.hosts)) if (h.name !== k) throw refused(file, `hosts.${k}.name`, `expected "${k}", the key it is filed under`);
+  return {
+    ...data,
+    hosts: keyed(data.hosts),
+    leases: keyed(data.leases),
+    images: keyed(data.images),
+    monitors: data.monitors && keyed(data.monitors),
+    windows: keyed(data.windows),
+    alerts: data.alerts ?? [],
+  };
+}
+
+function refused(file: string, field: string, why: string): LabError {
+  return new LabError(`${file}: ${field}: ${why}; the file was left as it is`, {
+    exitCode: ExitCode.usage,
+    hint: 'restore it from a copy, or move it away to start an empty inventory',
+  });
+}
