@@ -36,5 +36,5 @@ fi
 npm run --silent build
 # The mini guest is built (or found in its cache) here, where apt can reach the
 # mirror: the demo and the tests boot it inside network namespaces that cannot.
-node --input-type=module -e "const { miniGuest } = await import('./dist/images/mini.js'); const g = await miniGuest((l) => console.log('setup: ' + l)); console.log('setup: mini guest ' + g.kernel.replace(/\/vmlinuz$/, ''));"
+node --input-type=module -e "const { miniGuest } = await import('./dist/distros/mini/guest.js'); const g = await miniGuest((l) => console.log('setup: ' + l)); console.log('setup: mini guest ' + g.kernel.replace(/\/vmlinuz$/, ''));"
 echo "setup: ready"

@@ -14,30 +14,54 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
+/**
+ * What failed, for code that decides on it (never by matching a message):
+ * usage, environment and storage are the person's or the machine's to fix;
+ * tool: an external command failed (see ToolError); operation: a service
+ * operation failed on a host; session: SSH to a host failed.
+ */
+export type ErrorKind = 'failed' | 'usage' | 'environment' | 'storage' | 'tool' | 'operation' | 'session';
+
 export class LabError extends Error {
   readonly exitCode: ExitCode;
+  readonly kind: ErrorKind;
   /** What the person can do about it, printed after the message. */
   readonly hint?: string;
-  constructor(message: string, opts: { exitCode?: ExitCode; hint?: string; cause?: unknown } = {}) {
+  constructor(message: string, opts: { exitCode?: ExitCode; hint?: string; cause?: unknown; kind?: ErrorKind } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'LabError';
     this.exitCode = opts.exitCode ?? ExitCode.failed;
+    this.kind = opts.kind ?? 'failed';
     this.hint = opts.hint;
+  }
+}
+
+/** An external command (qemu-img, VBoxManage, virsh, ...) failed: what it said is kept whole, as execa keeps it. */
+export class ToolError extends LabError {
+  constructor(
+    message: string,
+    readonly tool: string,
+    /** Its exit code; undefined when it did not exit (a timeout). */
+    readonly code: number | undefined,
+    readonly stderr: string,
+  ) {
+    super(message, { kind: 'tool' });
+    this.name = 'ToolError';
   }
 }
 
 /** Bad input from a person: a file, a field, an argument. Exit code 2. */
 export class UsageError extends LabError {
   constructor(message: string, hint?: string) {
-    super(message, { exitCode: ExitCode.usage, hint });
+    super(message, { exitCode: ExitCode.usage, hint, kind: 'usage' });
     this.name = 'UsageError';
   }
 }
 
 /** The machine lacks something lab needs. Exit code 3. */
 export class EnvironmentError extends LabError {
-  constructor(message: string, hint?: string, cause?: unknown) {
-    super(message, { exitCode: ExitCode.environment, hint, cause });
+  constructor(message: string, hint?: string, cause?: unknown, kind: ErrorKind = 'environment') {
+    super(message, { exitCode: ExitCode.environment, hint, cause, kind });
     this.name = 'EnvironmentError';
   }
 }
@@ -45,7 +69,7 @@ export class EnvironmentError extends LabError {
 /** lab's own files cannot be written (a full disk, a read-only file system). Exit code 3. */
 export class StorageError extends EnvironmentError {
   constructor(message: string, hint?: string, cause?: unknown) {
-    super(message, hint, cause);
+    super(message, hint, cause, 'storage');
     this.name = 'StorageError';
   }
 }

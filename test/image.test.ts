@@ -4,7 +4,7 @@ import { existsSync, mkdirSync, readFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { lab, tempLab, serve, userNetworking, eventually, sshRun, readJson, freePort } from './helpers.js';
-import { miniGuest } from '../src/images/mini.js';
+import { miniGuest } from '../src/distros/mini/guest.js';
 import type { InventoryData } from '../src/inventory/types.js';
 
 const db = (dir: string) => readJson<InventoryData>(path.join(dir, 'inventory', 'db.json'));

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { lab, tempLab, serve, userNetworking, eventually, freePort, sshRun, sftpPut } from './helpers.js';
 import { QemuProvider } from '../src/providers/qemu/provider.js';
-import { miniGuest } from '../src/images/mini.js';
+import { miniGuest } from '../src/distros/mini/guest.js';
 import { Inventory } from '../src/inventory/store.js';
 import { labPaths } from '../src/project/paths.js';
 import type { HostRecord } from '../src/inventory/types.js';

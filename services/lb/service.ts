@@ -81,9 +81,9 @@ export default defineService({
     // The live workers changed: render again and reload (nothing when the list is the same).
     async reconfigure(ctx) {
       const r = await render(ctx);
-      if (!r.changed) return `unchanged: ${list(r.upstreams)}`;
+      if (!r.changed) return { note: `unchanged: ${list(r.upstreams)}`, changed: false };
       if ((await ctx.run(control(ctx, 'status'), { allowFail: true })).code === 0) await ctx.run(control(ctx, 'reload'));
-      return `reloaded: ${list(r.upstreams)}`;
+      return { note: `reloaded: ${list(r.upstreams)}`, changed: true };
     },
 
     // The balancer's own health, which the monitor checks: nginx answers on its port.

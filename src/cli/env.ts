@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { interruptSignal } from '../util/wait.js';
 import { providerFor } from '../providers/index.js';
 import type { EnvContext } from '../env/hosts.js';
 import { startEnv, startWorker, type StartOptions, type StartReport } from '../env/start.js';
@@ -50,15 +51,6 @@ function context(lab: EnvContext['lab'], inventory: EnvContext['inventory'], sig
   };
 }
 
-/** Ctrl-C ends waits for callbacks cleanly; what was done stays done, a rerun does the rest. */
-function interruptible(): AbortSignal {
-  const ac = new AbortController();
-  const stop = () => ac.abort('interrupted');
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
-  return ac.signal;
-}
-
 function failedCount(r: StartReport): number {
   const hosts = r.hosts.filter((h) => h.outcome === 'failed').map((h) => h.host);
   const services = [...r.services.values()].filter((s) => s.outcome !== 'ok').map((s) => s.host);
@@ -107,7 +99,7 @@ export function register(program: Command): void {
     ).action(async (name: string, o: StartFlags, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
       environment(lab, name);
-      const c = context(lab, inventory, interruptible());
+      const c = context(lab, inventory, interruptSignal());
       await report(c, name, await startEnv(c, name, mode, startOptions(o)), o.json);
     });
   }
@@ -116,7 +108,7 @@ export function register(program: Command): void {
     async (name: string, host: string, o: StartFlags, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
       environment(lab, name);
-      const c = context(lab, inventory, interruptible());
+      const c = context(lab, inventory, interruptSignal());
       await report(c, name, await startWorker(c, name, host, startOptions(o)), o.json);
     },
   );
@@ -130,7 +122,7 @@ export function register(program: Command): void {
     .action(async (name: string, o: { deadline: number; parallel: number; json?: boolean }, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
       environment(lab, name);
-      const c = context(lab, inventory, interruptible());
+      const c = context(lab, inventory, interruptSignal());
       const results = await stopEnv(c, name, { parallel: o.parallel, deadlineMs: o.deadline * 1000 });
       const failed = results.filter((r) => r.outcome === 'failed');
       if (o.json) printJson(results);

@@ -13,8 +13,10 @@ import { ago, print, printJson, table } from './output.js';
 
 function hostTable(hosts: HostRecord[]): string {
   if (hosts.length === 0) return 'no hosts';
+  // The ALERT column shows only when there is something to say.
+  const alert = hosts.some((h) => h.refusedKey);
   return table(
-    ['NAME', 'ENV', 'ROLE', 'STATE', 'IP', 'MAC', 'LAST CALLBACK', 'BOOTS', 'ALERT'],
+    ['NAME', 'ENV', 'ROLE', 'STATE', 'IP', 'MAC', 'LAST CALLBACK', 'BOOTS', ...(alert ? ['ALERT'] : [])],
     hosts.map((h) => [
       h.name,
       h.env,
@@ -24,7 +26,7 @@ function hostTable(hosts: HostRecord[]): string {
       h.mac,
       ago(h.lastCallback),
       h.bootCount,
-      h.refusedKey ? `host key changed ${ago(h.refusedKey.time)}: refused (lab hosts rekey ${h.name})` : '',
+      ...(alert ? [h.refusedKey ? `host key changed ${ago(h.refusedKey.time)}: refused (lab hosts rekey ${h.name})` : ''] : []),
     ]),
   );
 }

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { interruptSignal } from '../util/wait.js';
 import { createInterface } from 'node:readline/promises';
 import { buildImage, ipArg } from '../hostbuilder/build.js';
 import { cloneHost } from '../hostbuilder/clone.js';
@@ -29,15 +30,12 @@ export function register(program: Command): void {
       const { lab, inventory } = await openLab(cmd, { requireIsos: name ? [name] : true });
       const provider = providerFor(lab);
       const names = opts.all ? Object.keys(lab.config.images) : [name!];
-      const abort = new AbortController();
-      const stop = (sig: string) => abort.abort(sig);
-      process.once('SIGINT', () => stop('SIGINT'));
-      process.once('SIGTERM', () => stop('SIGTERM'));
+      const signal = interruptSignal();
       for (const n of names) {
         const progress = stepProgress(`build ${n}`);
         const t = performance.now();
         try {
-          const r = await buildImage(lab, inventory, provider, n, { rebuild: opts.rebuild, events: progress, signal: abort.signal, log: (l) => process.stderr.write(`${l}\n`) });
+          const r = await buildImage(lab, inventory, provider, n, { rebuild: opts.rebuild, events: progress, signal, log: (l) => process.stderr.write(`${l}\n`) });
           progress.end();
           print(r === 'exists' ? `${n}: installed already (--rebuild to build again)` : `${n}: installed in ${((performance.now() - t) / 1000).toFixed(1)} s`);
         } catch (e) {

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import { interruptSignal } from '../util/wait.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { runMonitor } from '../monitor/loop.js';
 import { DEFAULT_POLICY, REPLACE_FREE } from '../monitor/policy.js';
@@ -92,10 +93,7 @@ export function register(program: Command): void {
       }
       // Foreground, or the daemon itself: one monitor per environment.
       claimPidfile(paths, env);
-      const ac = new AbortController();
-      const stop = () => ac.abort();
-      process.once('SIGINT', stop);
-      process.once('SIGTERM', stop);
+      const signal = interruptSignal();
       await runMonitor(lab.paths.dir, env, {
         intervalMs: o.interval * 1000,
         policy: { high: o.high, low: o.low, sustain: o.sustain, cooldownMs: o.cooldown * 1000, unhealthyAfter: o.unhealthyAfter, backoffMs: o.backoff * 1000 },
@@ -103,7 +101,7 @@ export function register(program: Command): void {
         bootDeadlineMs: o.bootDeadline * 1000,
         timeouts: { parallel: DEFAULT_PARALLEL, connectTimeoutMs: 10_000, commandTimeoutMs: 60_000 },
         log: (entry) => process.stdout.write(`${JSON.stringify(entry)}\n`),
-        signal: ac.signal,
+        signal,
       });
     });
 }

@@ -7,6 +7,7 @@ import { parseCidr, inCidr } from './address.js';
 import { UsageError, messageOf } from '../errors.js';
 import { labPaths, shown, type LabPaths } from '../project/paths.js';
 import { fieldPath, issueText } from '../util/issues.js';
+import { DISTROS } from '../distros/index.js';
 
 /** A host as environments.ts declares it: one per slot of a group, named <env>-<role>-<n>. */
 export interface DeclaredHost {
@@ -159,8 +160,8 @@ function checkImage(
   const at = `images.${name}`;
   const ks = path.resolve(paths.dir, image.kickstart);
   if (!existsSync(ks)) fail(`${at}.kickstart`, `${image.kickstart} does not exist`);
-  if (image.distro === 'centos' && image.iso === undefined) {
-    fail(`${at}.iso`, 'a centos image needs the path of its installer ISO');
+  if (DISTROS[image.distro].needsIso && image.iso === undefined) {
+    fail(`${at}.iso`, `a ${image.distro} image needs the path of its installer ISO`);
   }
   if (wantIso && image.iso !== undefined) {
     const iso = path.resolve(paths.dir, image.iso);

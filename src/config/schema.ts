@@ -1,4 +1,6 @@
 import { z } from 'zod';
+import { DISTRO_NAMES } from '../distros/index.js';
+import { PROVIDER_NAMES } from '../providers/index.js';
 
 /**
  * The one description of environments.ts. The user's types (LabConfigInput,
@@ -26,7 +28,7 @@ const networkSchema = z.strictObject({
 });
 
 const imageSchema = z.strictObject({
-  distro: z.enum(['centos', 'mini']),
+  distro: z.enum(DISTRO_NAMES),
   /** Path of the installer ISO, relative to the lab folder. The mini distro needs none. */
   iso: z.string().min(1).optional(),
   /** Path of the kickstart template (nunjucks), relative to the lab folder. */
@@ -60,7 +62,7 @@ const environmentSchema = z.strictObject({
 
 export const labSchema = z.strictObject({
   name: name.default('lab'),
-  provider: z.enum(['qemu', 'virtualbox']).default('qemu'),
+  provider: z.enum(PROVIDER_NAMES).default('qemu'),
   network: networkSchema,
   images: z.record(name, imageSchema),
   environments: z.record(name, environmentSchema),

@@ -1,3 +1,4 @@
+import { LabError } from '../errors.js';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -10,9 +11,9 @@ import type { Service } from './services.js';
 import type { ClusterFacts, HostFacts, HttpResult, OpContext } from './types.js';
 
 /** Thrown by ctx.fail() and by a failing ctx.run(): the operation failed on this host, for a reason people can read. */
-export class OperationFailed extends Error {
+export class OperationFailed extends LabError {
   constructor(message: string) {
-    super(message);
+    super(message, { kind: 'operation' });
     this.name = 'OperationFailed';
   }
 }

@@ -35,6 +35,10 @@ export interface HostResult {
   ms: number;
   /** What the operation returned (ok), or why it did not finish. */
   detail?: string;
+  /** The operation said whether it changed anything on the host (absent: it did not say). */
+  changed?: boolean;
+  /** What the operation reported for its caller (OperationReport.data). */
+  data?: unknown;
   output: string[];
 }
 
@@ -138,12 +142,13 @@ export async function runOperation(o: OperationRun): Promise<HostResult[]> {
           if (h) h.serviceVersion = t.version;
         });
       }
+      if (typeof note === 'object' && note !== null) return { ...result('ok', note.note), changed: note.changed, data: note.data };
       return result('ok', typeof note === 'string' ? note : undefined);
     } catch (e) {
       if (e instanceof OperationFailed) return result('failed', e.message);
       if (e instanceof SessionError) {
         const outcome: Outcome =
-          e.kind === 'hostkey' || e.kind === 'auth' ? 'refused' : e.kind === 'command-timeout' ? 'timeout' : connected ? 'failed' : 'unreachable';
+          e.failure === 'hostkey' || e.failure === 'auth' ? 'refused' : e.failure === 'command-timeout' ? 'timeout' : connected ? 'failed' : 'unreachable';
         return result(outcome, e.message);
       }
       if (e instanceof LabError) return result('failed', e.message);

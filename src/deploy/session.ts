@@ -1,3 +1,4 @@
+import { LabError } from '../errors.js';
 import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
@@ -30,12 +31,13 @@ export interface ExecResult {
 /** Why a connection failed, told apart because people fix them differently. */
 export type ConnectFailure = 'unreachable' | 'hostkey' | 'auth' | 'timeout';
 
-export class SessionError extends Error {
+/** SSH to a host failed: how, for the outcome (refused, unreachable, timeout). */
+export class SessionError extends LabError {
   constructor(
     message: string,
-    readonly kind: ConnectFailure | 'command-timeout' | 'transfer',
+    readonly failure: ConnectFailure | 'command-timeout' | 'transfer',
   ) {
-    super(message);
+    super(message, { kind: 'session' });
     this.name = 'SessionError';
   }
 }

@@ -108,8 +108,20 @@ export interface OpContext {
   fail(message: string): never;
 }
 
-/** What an operation returns: nothing, or a short note for the summary table. */
-export type Operation = (ctx: OpContext) => Promise<string | void> | string | void;
+/**
+ * What an operation reports beyond succeeding: a note for the summary table,
+ * whether it changed anything on the host (lab env and the monitor act on
+ * it; a reconfigure that found nothing to do says changed: false), and data
+ * for whoever ran it.
+ */
+export interface OperationReport {
+  note?: string;
+  changed?: boolean;
+  data?: unknown;
+}
+
+/** What an operation returns: nothing, a short note for the summary table, or a report. */
+export type Operation = (ctx: OpContext) => Promise<string | void | OperationReport> | string | void | OperationReport;
 
 export interface ServiceDefinition {
   /** One line for `lab services`. */

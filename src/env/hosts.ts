@@ -4,6 +4,7 @@ import type { Inventory } from '../inventory/store.js';
 import type { Provider } from '../providers/types.js';
 import { buildImage, installHost } from '../hostbuilder/build.js';
 import { cloneHost } from '../hostbuilder/clone.js';
+import { imageDistro } from '../distros/index.js';
 import type { StepEvents } from '../hostbuilder/steps.js';
 import { messageOf } from '../errors.js';
 import { sweep, type SweepOptions } from '../hosts/probe.js';
@@ -31,7 +32,7 @@ const quiet: StepEvents = { start: () => undefined, note: () => undefined, done:
 
 /** Build the images these hosts are cloned from, once each; an installed image is left alone. */
 export async function ensureImages(c: EnvContext, hosts: DeclaredHost[]): Promise<void> {
-  const images = [...new Set(hosts.filter((h) => c.lab.config.images[h.image]!.distro === 'mini').map((h) => h.image))];
+  const images = [...new Set(hosts.filter((h) => imageDistro(c.lab, h.image).hostsAre === 'clones').map((h) => h.image))];
   for (const image of images) {
     const events: StepEvents = { ...quiet, start: (step) => c.say(image, `build: ${step}`) };
     const r = await buildImage(c.lab, c.inventory, c.provider, image, { events, signal: c.signal });
@@ -39,9 +40,9 @@ export async function ensureImages(c: EnvContext, hosts: DeclaredHost[]): Promis
   }
 }
 
-/** Make a host's VM: a linked clone of its image (mini), or its own install from the installer (CentOS). */
+/** Make a host's VM: a linked clone of its image, or its own install from the installer, as its distro has it. */
 export async function createVm(c: EnvContext, host: DeclaredHost): Promise<void> {
-  if (c.lab.config.images[host.image]!.distro === 'mini') {
+  if (imageDistro(c.lab, host.image).hostsAre === 'clones') {
     c.say(host.name, `cloning ${host.image}`);
     await cloneHost(c.lab, c.inventory, c.provider, host.image, host.name);
   } else {

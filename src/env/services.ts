@@ -94,7 +94,7 @@ export async function settleServices(c: EnvContext, live: DeclaredHost[], t: Ser
       for (const r of await run(service, 'test', todo.filter((h) => !failed.has(h.name)), version)) outcome.set(r.host, r);
       for (const h of group) {
         if (!passing.has(h.name)) continue;
-        const reloaded = told.find((r) => r.host === h.name && r.detail && !r.detail.startsWith('unchanged'));
+        const reloaded = told.find((r) => r.host === h.name && r.changed !== false);
         outcome.set(h.name, reloaded ?? { host: h.name, operation: 'test', env: h.env, role: h.role, version, outcome: 'ok', ms: 0, detail: 'unchanged', output: [] });
       }
     }
@@ -110,11 +110,11 @@ async function deployedOn(c: EnvContext, service: Service, hosts: DeclaredHost[]
     inventory: c.inventory,
     service,
     operation: 'deployed',
-    op: async (ctx) => `=${(await ctx.run(readDeployedCommand(service.name))).stdout}`,
+    op: async (ctx) => ({ data: parseDeployed((await ctx.run(readDeployedCommand(service.name))).stdout) }),
     selection: { hosts: hosts.map((h) => h.name) },
     ...t,
   });
-  return new Map(results.filter((r) => r.outcome === 'ok').map((r) => [r.host, parseDeployed((r.detail ?? '=').slice(1))]));
+  return new Map(results.filter((r) => r.outcome === 'ok').map((r) => [r.host, r.data as string | undefined]));
 }
 
 /** Tell the services that follow their peers (a `reconfigure` operation) who is live now. */

@@ -1,5 +1,5 @@
 import type { DeclaredHost } from '../config/load.js';
-import { filterHosts } from '../hosts/manager.js';
+import { filterHosts, isLive } from '../hosts/manager.js';
 import { callbackServer } from '../server/serve.js';
 import { mapBounded } from '../util/pool.js';
 import { bringUp, ensureImages, type EnvContext, type HostUp } from './hosts.js';
@@ -44,7 +44,7 @@ async function bringUpAll(c: EnvContext, hosts: DeclaredHost[], o: StartOptions,
 async function liveHosts(c: EnvContext, env: string): Promise<DeclaredHost[]> {
   await filterHosts(c.inventory);
   const records = (await c.inventory.read()).hosts;
-  return envHosts(c.lab, env).filter((h) => records[h.name]?.state === 'up' && records[h.name]?.lastCallback);
+  return envHosts(c.lab, env).filter((h) => isLive(records[h.name]));
 }
 
 /** `lab env start-all` / `start-min`: what is missing, and only that. */

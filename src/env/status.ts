@@ -1,3 +1,4 @@
+import { isLive } from '../hosts/manager.js';
 import type { Lab } from '../config/load.js';
 import type { Inventory } from '../inventory/store.js';
 import type { Provider, VmState } from '../providers/types.js';
@@ -33,7 +34,7 @@ export async function envStatus(lab: Lab, inventory: Inventory, provider: Provid
         vm,
         state: r?.state ?? 'none',
         address: r?.ip,
-        live: vm === 'running' && r?.state === 'up' && Boolean(r.lastCallback),
+        live: vm === 'running' && isLive(r),
         service: h.service,
         version: r?.serviceVersion,
         lastCallback: r?.lastCallback,

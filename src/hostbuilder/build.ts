@@ -14,10 +14,12 @@ import type { Provider, VmInfo, VmSpec } from '../providers/types.js';
 import { callbackServer, type RunningServer } from '../server/serve.js';
 import { LabError, UsageError } from '../errors.js';
 import { parseCidr } from '../config/address.js';
-import { bootFiles, type BootFiles } from './bootfiles.js';
+import type { BootFiles } from '../distros/types.js';
+import { imageDistro } from '../distros/index.js';
 import { requireSyslinux } from '../providers/syslinux.js';
 import { freePort } from '../providers/ports.js';
 import { Interrupted, runSteps, type Step, type StepEvents } from './steps.js';
+import { waitUntil } from '../util/wait.js';
 
 export interface BuildOptions {
   rebuild?: boolean;
@@ -50,8 +52,14 @@ export function ipArg(lab: Lab, host: string, lease: Lease): string {
   return ` ip=${lease.ip}::${lab.config.network.gateway}:${parseCidr(lab.config.network.cidr).netmask}:${host}:eth0:none`;
 }
 
+/** An image's installer kernel and initrd, as its distro makes them. */
+export function bootFiles(lab: Lab, image: string, log: (line: string) => void): Promise<BootFiles> {
+  return imageDistro(lab, image).bootFiles(lab.paths.dir, { name: image, iso: lab.config.images[image]!.iso }, log);
+}
+
 export async function vmSpecFor(lab: Lab, host: DeclaredHost, lease: Lease, files: BootFiles): Promise<VmSpec> {
   const image = lab.config.images[host.image]!;
+  const distro = imageDistro(lab, host.image);
   return {
     name: host.name,
     cpus: image.cpus,
@@ -62,13 +70,13 @@ export async function vmSpecFor(lab: Lab, host: DeclaredHost, lease: Lease, file
       lab.config.network.mode === 'user'
         ? { mode: 'user', sshPort: await freePort() }
         : { mode: 'bridge', bridge: lab.config.network.name, tap: tapName(host.name) },
-    // The mini guest has no bootloader: its kernel boots the installed disk.
+    // A system without a bootloader (the mini guest): its kernel boots the installed disk.
     diskBoot:
-      image.distro === 'mini'
+      distro.diskBootArgs
         ? {
             kernel: files.kernel,
             initrd: files.initrd,
-            append: `console=ttyS0 lab.host=${host.name}${ipArg(lab, host.name, lease)}`,
+            append: distro.diskBootArgs(host.name, ipArg(lab, host.name, lease)),
             // A clone starts with its image's callback token: it is given its own.
             secret: hostToken(ensureSecrets(lab.paths, lab.config.name).secret, host.name),
           }
@@ -150,7 +158,7 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
           if (s.lab.config.network.mode !== 'user') {
             throw new UsageError(`environments.ts: images.${s.host.image}.install: pxe needs network.mode 'user' (QEMU's built-in TFTP); use install: 'kernel' on a bridged lab`);
           }
-          const root = path.join(s.lab.paths.inventory, 'tftp');
+          const root = s.lab.paths.tftp;
           const leases = await leasesFor(s.lab, s.inventory, allHosts(s.lab));
           for (const f of pxeTree(s.lab, leases, s.serving!)) {
             mkdirSync(path.dirname(path.join(root, f.path)), { recursive: true });
@@ -204,14 +212,8 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
       name: 'installer powers off',
       run: async (s) => {
         // The mini installer powers off; anaconda's reboot ends QEMU under -no-reboot.
-        const end = Date.now() + 120_000;
-        while ((await s.provider.info(s.host.name)).state !== 'stopped') {
-          if (Date.now() > end) {
-            await s.provider.stop(s.host.name, 30_000);
-            break;
-          }
-          await sleep(500);
-        }
+        const off = await waitUntil(120_000, async () => ((await s.provider.info(s.host.name)).state === 'stopped' ? true : undefined));
+        if (!off) await s.provider.stop(s.host.name, 30_000);
         await setImage(s.inventory, s.host.name, { state: 'installed', finished: new Date().toISOString() });
       },
     },
@@ -221,7 +223,7 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
 /** Record why a build failed, keep the console, and say so with its last lines. */
 async function failure(s: BuildState, state: 'failed' | 'stalled', why: string): Promise<LabError> {
   const tail = await s.provider.consoleTail(s.host.name, 15);
-  const logs = path.join(s.lab.paths.inventory, 'logs');
+  const logs = s.lab.paths.logs;
   mkdirSync(logs, { recursive: true });
   const saved = path.join(logs, `${s.host.name}-${s.started.replace(/[:.]/g, '-')}.console.log`);
   writeFileSync(saved, `${tail}\n`);

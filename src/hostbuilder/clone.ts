@@ -5,7 +5,8 @@ import { leasesFor } from '../kickstart/hosts.js';
 import { openWindow } from '../inventory/windows.js';
 import type { Provider } from '../providers/types.js';
 import { LabError, UsageError } from '../errors.js';
-import { bootFiles } from './bootfiles.js';
+import { bootFiles } from './build.js';
+import { imageDistro } from '../distros/index.js';
 import { recordReach, vmSpecFor } from './build.js';
 
 /**
@@ -17,9 +18,9 @@ export async function cloneHost(lab: Lab, inventory: Inventory, provider: Provid
   if (src.state === 'missing') throw new UsageError(`no VM "${source}"`, `build it first: \`lab image build ${source}\``);
   const host = declaredHost(lab, name);
   const srcHost = declaredHost(lab, source);
-  const distro = lab.config.images[srcHost.image]!.distro;
-  if (distro !== 'mini') {
-    throw new LabError(`cloning is for mini images for now: a ${distro} clone would keep ${source}'s name and host key`);
+  const distro = imageDistro(lab, srcHost.image);
+  if (distro.hostsAre !== 'clones') {
+    throw new LabError(`a ${distro.name} image cannot be cloned: a clone would keep ${source}'s name and host key; its hosts install as themselves (lab env start-all does)`);
   }
   const files = await bootFiles(lab, host.image, () => undefined);
   const lease = (await leasesFor(lab, inventory, [host])).get(name)!;

@@ -17,6 +17,13 @@ export const byName = (a: { name: string }, b: { name: string }) => a.name.local
 /** Called back at least once, so its address and host key are known (an installing host has not). */
 export const calledBack = (h: HostRecord | undefined): h is HostRecord => Boolean(h?.lastCallback && h.ip);
 
+/**
+ * Live: called back, and up at the last sweep (or called back since). The
+ * one definition: deploy targets, the balancer's peers, env status and the
+ * monitor all ask this.
+ */
+export const isLive = (h: HostRecord | undefined): h is HostRecord => calledBack(h) && h.state === 'up';
+
 /** Hosts that called back at least once (an installing host has not yet). */
 export async function loggedHosts(inv: Inventory): Promise<HostRecord[]> {
   const data = await inv.read();
@@ -24,7 +31,7 @@ export async function loggedHosts(inv: Inventory): Promise<HostRecord[]> {
 }
 
 export async function currentHosts(inv: Inventory): Promise<HostRecord[]> {
-  return (await loggedHosts(inv)).filter((h) => h.state === 'up');
+  return (await loggedHosts(inv)).filter(isLive);
 }
 
 export const DEFAULT_SWEEP: SweepOptions = { timeoutMs: 1000, deadlineMs: 5000, concurrency: 256 };

@@ -1,4 +1,3 @@
-import path from 'node:path';
 import type { HostRecord } from '../inventory/types.js';
 import type { LabPaths } from '../project/paths.js';
 import { LabError } from '../errors.js';
@@ -33,7 +32,7 @@ export function sshable(hosts: HostRecord[]): HostRecord[] {
  * reused address never matches another host's key.
  */
 export function sshFiles(paths: LabPaths, hosts: HostRecord[]): { config: string; knownHosts: string } {
-  const knownHostsPath = path.join(paths.inventory, 'known_hosts');
+  const knownHostsPath = paths.knownHosts;
   const blocks = sshable(hosts).map((h) => {
     const t = sshTarget(h)!;
     return [
@@ -58,9 +57,9 @@ export function sshFiles(paths: LabPaths, hosts: HostRecord[]): { config: string
 /** Write inventory/ssh_config and inventory/known_hosts (private, each whole or not at all); returns the config's path. */
 export function writeSshFiles(paths: LabPaths, hosts: HostRecord[]): string {
   const files = sshFiles(paths, hosts);
-  const config = path.join(paths.inventory, 'ssh_config');
+  const config = paths.sshConfig;
   privateDir(paths.inventory);
-  writeFileAtomicSync(path.join(paths.inventory, 'known_hosts'), files.knownHosts);
+  writeFileAtomicSync(paths.knownHosts, files.knownHosts);
   writeFileAtomicSync(config, files.config);
   return config;
 }

@@ -3,9 +3,7 @@ import { allHosts, type Lab } from '../config/load.js';
 import { parseCidr, intToIp } from '../config/address.js';
 import type { InventoryData, Lease } from './types.js';
 import { LabError } from '../errors.js';
-
-/** Locally administered prefixes each hypervisor uses for its guests' NICs. */
-const MAC_PREFIX = { qemu: [0x52, 0x54, 0x00], virtualbox: [0x08, 0x00, 0x27] } as const;
+import { providerKind } from '../providers/index.js';
 
 function macFrom(prefix: readonly number[], suffix: number): string {
   return [...prefix, (suffix >> 16) & 255, (suffix >> 8) & 255, suffix & 255]
@@ -28,7 +26,7 @@ export function leaseFor(data: InventoryData, lab: Lab, name: string): Lease {
 
 function allocate(data: InventoryData, lab: Lab, name: string): Lease {
   const usedMacs = new Set(Object.values(data.leases).map((l) => l.mac));
-  const prefix = MAC_PREFIX[lab.config.provider];
+  const prefix = providerKind(lab).macPrefix;
   // Derived from the lab and host name so the same lab gets the same MACs when rebuilt from scratch.
   let suffix = createHash('sha256').update(`${lab.config.name}/${name}`).digest().readUIntBE(0, 3);
   while (usedMacs.has(macFrom(prefix, suffix))) suffix = (suffix + 1) & 0xffffff;

@@ -1,7 +1,8 @@
 import type { Lab, DeclaredHost } from '../config/load.js';
 import { parseCidr } from '../config/address.js';
 import type { Lease } from '../inventory/types.js';
-import { bootSpec, type BootSpec } from './distros.js';
+import type { BootSpec } from '../distros/types.js';
+import { imageDistro } from '../distros/index.js';
 import { hostToken } from '../project/secrets.js';
 
 /** Everything a kickstart or PXE template can use. Documented in the README's "Kickstart templates". */
@@ -69,6 +70,6 @@ export function hostContext(lab: Lab, host: DeclaredHost, lease: Lease, serving:
     kickstart: { url: ksUrl },
     callback: { url: callback.toString() },
     ssh: { publicKey: serving.publicKey },
-    boot: bootSpec(image.distro, host.image, ksUrl),
+    boot: imageDistro(lab, host.image).bootSpec(host.image, ksUrl),
   };
 }

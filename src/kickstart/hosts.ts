@@ -7,7 +7,7 @@ import type { Inventory } from '../inventory/store.js';
 import type { Lease } from '../inventory/types.js';
 import { leaseFor } from '../inventory/leases.js';
 import { ensureSecrets } from '../project/secrets.js';
-import { guestServerUrl } from '../server/url.js';
+import { guestServerUrl } from './url.js';
 import { hostContext, type Serving } from './context.js';
 import { renderTemplate } from './render.js';
 

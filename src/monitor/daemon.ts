@@ -1,13 +1,13 @@
 import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createOnce } from '../util/files.js';
 import { spawn } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitUntil } from '../util/wait.js';
 import type { LabPaths } from '../project/paths.js';
 import { LabError, UsageError, messageOf } from '../errors.js';
 
 /** Where the daemon of an environment keeps its pid and its log (JSON lines). */
 export function monitorFiles(paths: LabPaths, env: string): { pid: string; log: string } {
-  return { pid: `${paths.inventory}/monitor-${env}.pid`, log: `${paths.inventory}/monitor-${env}.log` };
+  return { pid: paths.monitorPid(env), log: paths.monitorLog(env) };
 }
 
 const alive = (pid: number) => {
@@ -67,11 +67,8 @@ export async function startDaemon(paths: LabPaths, env: string, args: string[]):
   let exited: number | null | undefined;
   child.on('exit', (code) => (exited = code));
   child.unref();
-  for (let i = 0; i < 100; i++) {
-    if (runningPid(paths, env) === child.pid) return child.pid!;
-    if (exited !== undefined) break;
-    await sleep(100);
-  }
+  const started = await waitUntil(10_000, () => (runningPid(paths, env) === child.pid ? true : exited !== undefined ? false : undefined), { everyMs: 100 });
+  if (started) return child.pid!;
   const tail = existsSync(files.log) ? readFileSync(files.log, 'utf8').trim().split('\n').slice(-3).join(' | ') : '';
   throw new LabError(`the monitor of ${env} did not start${tail ? `: ${tail}` : ''}`, { hint: `see ${files.log}` });
 }
@@ -81,10 +78,8 @@ export async function stopDaemon(paths: LabPaths, env: string, deadlineMs = 120_
   const pid = runningPid(paths, env);
   if (!pid) return undefined;
   process.kill(pid, 'SIGTERM');
-  const end = Date.now() + deadlineMs;
-  while (alive(pid)) {
-    if (Date.now() > end) throw new LabError(`the monitor of ${env} (pid ${pid}) did not stop within ${deadlineMs / 1000} s`);
-    await sleep(100);
+  if (!(await waitUntil(deadlineMs, () => (alive(pid) ? undefined : true), { everyMs: 100 }))) {
+    throw new LabError(`the monitor of ${env} (pid ${pid}) did not stop within ${deadlineMs / 1000} s`);
   }
   rmSync(monitorFiles(paths, env).pid, { force: true });
   return pid;

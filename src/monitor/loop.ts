@@ -2,7 +2,7 @@ import { watch } from 'chokidar';
 import { groupSize, loadLab, type DeclaredHost, type Lab } from '../config/load.js';
 import { Inventory } from '../inventory/store.js';
 import { keyed, type MonitorRecord } from '../inventory/types.js';
-import { filterHosts } from '../hosts/manager.js';
+import { filterHosts, isLive } from '../hosts/manager.js';
 import { providerFor } from '../providers/index.js';
 import { callbackServer } from '../server/serve.js';
 import { messageOf } from '../errors.js';
@@ -113,7 +113,7 @@ async function cycle(lab: Lab, inventory: Inventory, env: string, o: MonitorOpti
     if (vms.get(h.name) !== 'running') return 'lost';
     const r = records[h.name];
     const since = rec.started[h.name] ?? '';
-    if (r?.state === 'up' && r.lastCallback && r.lastCallback >= since) return 'live';
+    if (isLive(r) && r.lastCallback! >= since) return 'live';
     return since && now() - Date.parse(since) > o.bootDeadlineMs ? 'lost' : 'booting';
   };
   const states = new Map(slots.map((h) => [h.name, stateOf(h)]));

@@ -50,12 +50,12 @@ export async function measure(lab: Lab, inventory: Inventory, hosts: DeclaredHos
         }
         f.latencyMs = Date.now() - t0;
       }
-      return JSON.stringify(f);
+      return { data: f };
     };
     const results = await runOperation({ lab, inventory, service, operation: 'measure', op, selection: { hosts: group.map((h) => h.name) }, ...t });
     for (const r of results) {
       // A host that could not be reached gives no figures (and so never drives a scale-down), and fails its health check.
-      figures.set(r.host, r.outcome === 'ok' && r.detail ? (JSON.parse(r.detail) as Figures) : { healthy: check ? false : undefined, error: r.detail });
+      figures.set(r.host, r.outcome === 'ok' ? (r.data as Figures) : { healthy: check ? false : undefined, error: r.detail });
     }
   }
   return figures;

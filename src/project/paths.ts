@@ -1,3 +1,4 @@
+import { homedir } from 'node:os';
 import path from 'node:path';
 
 /** Where everything of one lab folder lives. One place, so no module guesses. */
@@ -15,6 +16,19 @@ export interface LabPaths {
   sshPublicKey: string;
   token: string;
   serverState: string;
+  /** OpenSSH's view of the live hosts (lab ssh-config): their keys pinned. */
+  knownHosts: string;
+  sshConfig: string;
+  /** Each provider's VMs (a folder per VM). */
+  vms: string;
+  vbox: string;
+  /** The TFTP tree of PXE installs (QEMU's built-in TFTP serves it). */
+  tftp: string;
+  /** Consoles of failed or stalled installs, kept. */
+  logs: string;
+  /** The monitor daemon of an environment: its pid and its JSON-lines log. */
+  monitorPid(env: string): string;
+  monitorLog(env: string): string;
 }
 
 export function labPaths(dir: string): LabPaths {
@@ -34,7 +48,20 @@ export function labPaths(dir: string): LabPaths {
     sshPublicKey: path.join(inventory, 'lab_ed25519.pub'),
     token: path.join(inventory, 'callback-token'),
     serverState: path.join(inventory, 'server.json'),
+    knownHosts: path.join(inventory, 'known_hosts'),
+    sshConfig: path.join(inventory, 'ssh_config'),
+    vms: path.join(inventory, 'vms'),
+    vbox: path.join(inventory, 'vbox'),
+    tftp: path.join(inventory, 'tftp'),
+    logs: path.join(inventory, 'logs'),
+    monitorPid: (env) => path.join(inventory, `monitor-${env}.pid`),
+    monitorLog: (env) => path.join(inventory, `monitor-${env}.log`),
   };
+}
+
+/** lab's cache for this user (built guests, installer kernels, the KVM probe): LAB_CACHE, else ~/.cache/lab. */
+export function cacheRoot(): string {
+  return process.env.LAB_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'lab');
 }
 
 /** p relative to dir when it lies inside dir ('' for dir itself); undefined when it lies outside. */

@@ -1,14 +1,22 @@
-import path from 'node:path';
 import type { Lab } from '../config/load.js';
-import { VirtualBoxProvider } from './virtualbox/provider.js';
-import { QemuProvider } from './qemu/provider.js';
-import type { Provider } from './types.js';
+import { qemu } from './qemu/index.js';
+import { virtualbox } from './virtualbox/index.js';
+import type { Provider, ProviderKind } from './types.js';
 
+/** The hypervisors lab drives, by the name environments.ts gives them (provider): one line each. */
+export const PROVIDERS = {
+  qemu,
+  virtualbox,
+} as const satisfies Record<string, ProviderKind>;
+
+export type ProviderName = keyof typeof PROVIDERS;
+export const PROVIDER_NAMES = Object.keys(PROVIDERS) as [ProviderName, ...ProviderName[]];
+
+export function providerKind(lab: Lab): ProviderKind {
+  return PROVIDERS[lab.config.provider];
+}
+
+/** The lab's provider, ready to drive its VMs. */
 export function providerFor(lab: Lab): Provider {
-  switch (lab.config.provider) {
-    case 'qemu':
-      return new QemuProvider(path.join(lab.paths.inventory, 'vms'));
-    case 'virtualbox':
-      return new VirtualBoxProvider(path.join(lab.paths.inventory, 'vbox'));
-  }
+  return providerKind(lab).create(lab);
 }

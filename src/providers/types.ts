@@ -1,3 +1,6 @@
+import type { Lab } from '../config/load.js';
+import type { Check } from '../doctor/types.js';
+
 /**
  * The provider interface: what lab asks of a hypervisor. One folder per
  * provider under src/providers/ implements it; nothing above knows command
@@ -58,6 +61,18 @@ export interface StartOptions {
   noReboot?: boolean;
   /** An installer ISO to attach as a CD-ROM (anaconda's inst.repo=cdrom). */
   cdrom?: string;
+}
+
+/** A hypervisor lab knows: how to reach it, and what it needs of this machine. One per folder, named in src/providers/index.ts. */
+export interface ProviderKind {
+  readonly name: string;
+  /** The locally administered MAC prefix its guests' NICs get (QEMU 52:54:00, VirtualBox 08:00:27). */
+  readonly macPrefix: readonly [number, number, number];
+  /** Where a guest on user networking (NAT) reaches this machine. */
+  readonly userNetHost: string;
+  create(lab: Lab): Provider;
+  /** What `lab doctor` checks for it: its tools, and what its network mode needs (kernel: a built guest kernel to try, if any). */
+  doctor(lab: Lab, probe: { kernel?: string }): Promise<Check[]>;
 }
 
 export interface Provider {

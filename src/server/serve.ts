@@ -8,7 +8,7 @@ import { Inventory } from '../inventory/store.js';
 import { ensureSecrets } from '../project/secrets.js';
 import { EnvironmentError, messageOf } from '../errors.js';
 import { createApp } from './app.js';
-import { guestServerUrl, defaultBindAddress } from './url.js';
+import { guestServerUrl, defaultBindAddress } from '../kickstart/url.js';
 
 export interface ServeOptions {
   bind?: string;

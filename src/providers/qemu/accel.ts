@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } fr
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { cacheRoot } from '../../images/mini.js';
+import { cacheRoot } from '../../project/paths.js';
 import { writeFileAtomicSync } from '../../util/files.js';
 
 const probed = new Map<string, Promise<'kvm' | 'tcg'>>();
@@ -16,6 +16,7 @@ const probed = new Map<string, Promise<'kvm' | 'tcg'>>();
  * costs up to 3 s where KVM hangs). LAB_ACCEL=kvm|tcg skips the probe.
  */
 export function accelerator(kernel?: string): Promise<'kvm' | 'tcg'> {
+  // (kernel: one the VM will run; without one, what this boot of the machine learned, else QEMU's word.)
   const forced = process.env.LAB_ACCEL;
   if (forced === 'kvm' || forced === 'tcg') return Promise.resolve(forced);
   const key = kernel ?? '';
@@ -37,6 +38,9 @@ async function cached(kernel: string | undefined): Promise<'kvm' | 'tcg'> {
   try {
     saved = JSON.parse(readFileSync(file, 'utf8')) as Record<string, 'kvm' | 'tcg'>;
     if (Object.hasOwn(saved, key)) return saved[key]!;
+    // No kernel to try (a disk with its own bootloader): what a kernel found under KVM on this boot of the machine.
+    const learned = Object.entries(saved).find(([k]) => k.startsWith(`${bootId()}|${qemuBuild()}|`) && !k.endsWith('|no kernel'));
+    if (!kernel && learned) return learned[1];
   } catch {
     // no cache yet
   }

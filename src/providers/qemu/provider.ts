@@ -1,15 +1,29 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, renameSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { LabError, UsageError } from '../../errors.js';
-import { run } from '../exec.js';
+import { run } from '../../util/exec.js';
 import type { Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
 import { accelerator } from './accel.js';
 import { qmp } from './qmp.js';
 import { effectiveBoot } from '../boot.js';
 import { writeFileAtomicSync } from '../../util/files.js';
+import { waitUntil } from '../../util/wait.js';
+
+/** A kernel a PXE boot will load, from its TFTP tree (for the KVM probe). */
+function kernelIn(dir: string, depth = 3): string | undefined {
+  if (depth < 0 || !existsSync(dir)) return undefined;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isFile() && e.name === 'vmlinuz') return p;
+    if (e.isDirectory()) {
+      const found = kernelIn(p, depth - 1);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
 
 /**
  * QEMU: a qcow2 disk per VM, qemu-system-x86_64 daemonized with a pidfile, a
@@ -57,7 +71,7 @@ export class QemuProvider implements Provider {
     const spec = this.spec(name);
     if (this.pid(name)) throw new LabError(`VM "${name}" is running already`);
     const boot = effectiveBoot(spec, opts.boot);
-    const accel = await accelerator(boot.kind === 'kernel' ? boot.kernel : undefined);
+    const accel = await accelerator(boot.kind === 'kernel' ? boot.kernel : boot.kind === 'pxe' ? kernelIn(boot.tftpRoot) : undefined);
     const args = [
       '-name', name,
       '-accel', accel,
@@ -105,16 +119,12 @@ export class QemuProvider implements Provider {
     this.spec(name);
     if (!this.pid(name)) return 'already';
     await qmp(this.qmpSocket(name), 'system_powerdown').catch(() => undefined);
-    const end = Date.now() + deadlineMs;
-    for (;;) {
-      if (!this.pid(name)) return 'graceful';
-      if (Date.now() >= end) break;
-      await sleep(200);
-    }
+    const gone = () => (this.pid(name) ? undefined : true);
+    if (await waitUntil(deadlineMs, gone, { everyMs: 200 })) return 'graceful';
     await qmp(this.qmpSocket(name), 'quit').catch(() => undefined);
     const pid = this.pid(name);
     if (pid) process.kill(pid, 'SIGKILL');
-    for (let i = 0; i < 50 && this.pid(name); i++) await sleep(100);
+    await waitUntil(5000, gone, { everyMs: 100 });
     return 'forced';
   }
 

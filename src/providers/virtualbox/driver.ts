@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { EnvironmentError, LabError } from '../../errors.js';
+import { EnvironmentError, LabError, ToolError } from '../../errors.js';
 import { isTransient, parseMachineReadable, parseVersion, parseVmList, vboxError, type VBoxVersion } from './parse.js';
 
 /**
@@ -26,7 +26,7 @@ export class VBoxDriver {
       if (/failed to open \/dev\/vboxnetctl/.test(stderr)) {
         throw new EnvironmentError('VirtualBox kernel modules are not loaded (/dev/vboxnetctl)', 'load them: modprobe vboxdrv vboxnetflt vboxnetadp');
       }
-      if (r.timedOut) throw new LabError(`VBoxManage ${args[0]}: no answer in ${timeoutMs / 1000} s (is VBoxSVC stuck?)`);
+      if (r.timedOut) throw new ToolError(`VBoxManage ${args[0]}: no answer in ${timeoutMs / 1000} s (is VBoxSVC stuck?)`, 'VBoxManage', undefined, stderr);
       const said = vboxError(stderr);
       if (r.exitCode === 0 && !said) return String(r.stdout);
       const message = said ?? (stderr.trim() || `exit ${r.exitCode}`);
@@ -34,7 +34,7 @@ export class VBoxDriver {
         await sleep(this.retry.delayMs);
         continue;
       }
-      throw new LabError(`VBoxManage ${args.slice(0, 2).join(' ')} failed: ${message}`);
+      throw new ToolError(`VBoxManage ${args.slice(0, 2).join(' ')} failed: ${message}`, 'VBoxManage', r.exitCode, stderr);
     }
   }
 
@@ -94,7 +94,7 @@ export class VBoxDriver {
     try {
       return parseMachineReadable(await this.exec(['showvminfo', vm, '--machinereadable']));
     } catch (e) {
-      if (e instanceof LabError && /Could not find a registered machine/.test(e.message)) return undefined;
+      if (e instanceof ToolError && /Could not find a registered machine/.test(e.stderr)) return undefined;
       throw e;
     }
   }

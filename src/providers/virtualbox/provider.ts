@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { writeFileAtomicSync } from '../../util/files.js';
 import { homedir } from 'node:os';
@@ -9,6 +8,7 @@ import { VBoxDriver } from './driver.js';
 import { macFromVBox, macToVBox } from './parse.js';
 import { requireSyslinux } from '../syslinux.js';
 import { effectiveBoot } from '../boot.js';
+import { waitUntil } from '../../util/wait.js';
 
 const BASE_SNAPSHOT = 'lab-base';
 
@@ -140,15 +140,11 @@ export class VirtualBoxProvider implements Provider {
     const uuid = this.uuid(name);
     if ((await this.vmState(name)) !== 'running') return 'already';
     await this.driver.controlVm(uuid, 'acpipowerbutton');
-    const end = Date.now() + deadlineMs;
-    for (;;) {
-      if ((await this.vmState(name)) === 'stopped') return 'graceful';
-      if (Date.now() >= end) break;
-      await sleep(500);
-    }
+    const stopped = async () => ((await this.vmState(name)) === 'stopped' ? true : undefined);
+    if (await waitUntil(deadlineMs, stopped)) return 'graceful';
     await this.driver.controlVm(uuid, 'poweroff');
     // After a stop VirtualBox keeps the session a moment: wait until the VM is changeable.
-    for (let i = 0; i < 60 && (await this.vmState(name)) !== 'stopped'; i++) await sleep(500);
+    await waitUntil(30_000, stopped);
     return 'forced';
   }
 

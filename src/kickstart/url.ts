@@ -1,11 +1,9 @@
 import type { Lab } from '../config/load.js';
-
-/** Where QEMU user networking and VirtualBox NAT show the host to a guest. */
-export const USER_NET_HOST = '10.0.2.2';
+import { providerKind } from '../providers/index.js';
 
 /** The server's base URL as guests see it: what kickstarts and PXE files point at. */
 export function guestServerUrl(lab: Lab, port = lab.config.network.serverPort): string {
-  const host = lab.config.network.mode === 'user' ? USER_NET_HOST : lab.config.network.gateway;
+  const host = lab.config.network.mode === 'user' ? providerKind(lab).userNetHost : lab.config.network.gateway;
   return `http://${host}:${port}`;
 }
 

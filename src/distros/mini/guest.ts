@@ -1,21 +1,17 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { homedir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { run } from '../providers/exec.js';
+import { run } from '../../util/exec.js';
+import { cacheRoot } from '../../project/paths.js';
 
 /** guest/mini in the package: the build script and the init it packs. */
-const guestDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'guest', 'mini');
+const guestDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'guest', 'mini');
 const INPUTS = ['build.sh', 'init', 'udhcpc.script', 'power.sh'];
 
 export interface MiniGuest {
   kernel: string;
   initrd: string;
-}
-
-export function cacheRoot(): string {
-  return process.env.LAB_CACHE ?? path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'lab');
 }
 
 /** What the build depends on: its own files and the Debian packages it takes. A change of any rebuilds. */

@@ -1,7 +1,7 @@
 import { execa } from 'execa';
-import { EnvironmentError, LabError } from '../errors.js';
+import { EnvironmentError, ToolError } from '../errors.js';
 
-/** Every external command of a provider: argument array, LANG=C, a hard timeout, one readable error. */
+/** Every external command lab runs for its work (qemu-img, ip, bsdtar, ...): argument array, LANG=C, a hard timeout, one readable error. */
 export async function run(file: string, args: string[], opts: { timeoutMs?: number; what?: string } = {}): Promise<string> {
   const line = [file, ...args].join(' ');
   if (process.env.LAB_DEBUG) process.stderr.write(`debug: ${line}\n`);
@@ -9,10 +9,15 @@ export async function run(file: string, args: string[], opts: { timeoutMs?: numb
   if ((r as { code?: string }).code === 'ENOENT' || r.exitCode === 127) {
     throw new EnvironmentError(`${file} is not installed`, `install it (lab doctor lists what the provider needs)`);
   }
-  if (r.timedOut) throw new LabError(`${opts.what ?? line}: no answer in ${Math.round((opts.timeoutMs ?? 60_000) / 1000)} s`);
+  if (r.timedOut) throw new ToolError(`${opts.what ?? line}: no answer in ${Math.round((opts.timeoutMs ?? 60_000) / 1000)} s`, file, undefined, String(r.stderr));
   if (r.exitCode !== 0) {
     const said = String(r.stderr || r.stdout).trim().split('\n').filter(Boolean).slice(-2).join(' / ');
-    throw new LabError(`${opts.what ?? line} failed (exit ${r.exitCode}): ${said || 'no message'}`);
+    throw new ToolError(`${opts.what ?? line} failed (exit ${r.exitCode}): ${said || 'no message'}`, file, r.exitCode, String(r.stderr));
   }
   return String(r.stdout);
 }
+
+/** Where a command is on PATH, or undefined. */
+export const which = async (cmd: string) => (await execa('sh', ['-c', `command -v ${cmd}`], { reject: false })).stdout.trim() || undefined;
+export const firstLine = (s: string) => s.trim().split('\n')[0] ?? '';
+

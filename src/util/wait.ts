@@ -1,0 +1,31 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/**
+ * Ask `probe` every `everyMs` until it answers (anything but undefined) or
+ * `deadlineMs` from now passes: its answer, or undefined at the deadline. The
+ * probe is always asked once more at the deadline, so a state reached just
+ * then is not taken for a timeout. A probe that throws ends the wait with its
+ * error; so does an aborted signal.
+ */
+export async function waitUntil<T>(deadlineMs: number, probe: () => Promise<T | undefined> | T | undefined, opts: { everyMs?: number; signal?: AbortSignal } = {}): Promise<T | undefined> {
+  const end = Date.now() + deadlineMs;
+  for (;;) {
+    opts.signal?.throwIfAborted();
+    const answer = await probe();
+    if (answer !== undefined) return answer;
+    if (Date.now() >= end) return undefined;
+    await sleep(Math.min(opts.everyMs ?? 500, Math.max(0, end - Date.now())));
+  }
+}
+
+/**
+ * Ctrl-C and SIGTERM as an abort of the command's work: long waits end
+ * cleanly (steps undone, a rerun does the rest) instead of the process dying
+ * mid-change. The reason is the signal's name.
+ */
+export function interruptSignal(): AbortSignal {
+  const ac = new AbortController();
+  process.once('SIGINT', () => ac.abort('SIGINT'));
+  process.once('SIGTERM', () => ac.abort('SIGTERM'));
+  return ac.signal;
+}
