@@ -111,7 +111,14 @@ export function createApp(ctx: AppContext): App {
     const peer = peerAddress(req.socket.remoteAddress);
     // The token is checked before anything else: a caller without this host's token learns nothing.
     const claimed = claimedHost(query, req.body);
-    if (!claimed || !tokenMatches(hostToken(ctx.serving.secret, claimed), tokenOf(query, req.body, req.get('authorization')))) {
+    const given = tokenOf(query, req.body, req.get('authorization'));
+    if (!claimed || !tokenMatches(hostToken(ctx.serving.secret, claimed), given)) {
+      // A host installed by a lab that gave every host its one secret: the caller knows the secret, so it learns nothing new.
+      if (claimed && tokenMatches(ctx.serving.secret, given)) {
+        const why = `${claimed} calls back with the lab-wide token of an older lab, which every host shared; it is not accepted any more: rebuild the host (lab image del ${claimed}, then lab env start-all or lab image build)`;
+        ctx.log(`refused callback of ${claimed}: ${why}`);
+        return fail(res, 403, why);
+      }
       return fail(res, 403, 'bad or missing token');
     }
     const parsed = parseCallback(query, req.body, peer);

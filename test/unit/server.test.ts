@@ -111,6 +111,8 @@ test('callbacks with a bad or missing token, or malformed fields, change nothing
     [`host=demo-lb-1&mac=${mac}&token=${t.slice(0, -1)}`, new URLSearchParams({ hostkey: hostKey }), 403],
     // Another host's token speaks for that host only.
     [`host=demo-lb-1&mac=${mac}&token=${token('demo-worker-2')}`, undefined, 403],
+    // The lab-wide secret itself (what every host carried before per-host tokens) is no host's token.
+    [`host=demo-lb-1&mac=${mac}&token=${readFileSync(path.join(dir, 'inventory', 'callback-token'), 'utf8').trim()}`, undefined, 403],
     [`host=../etc&mac=${mac}&token=${t}`, undefined, 403],
     [`host=demo-lb-1&mac=52:54:00:00:00&token=${t}`, undefined, 400],
     [`host=demo-lb-1&token=${t}`, undefined, 400],
