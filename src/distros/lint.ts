@@ -1,4 +1,4 @@
-/** A kickstart read for checking: its commands (outside sections) and its %post scripts. */
+/** A kickstart read for checking: its commands (outside sections) and its %post scripts, comment lines left out. */
 export interface ParsedKickstart {
   commands: Map<string, string[]>;
   post: string;
@@ -18,7 +18,8 @@ export function parseKickstart(text: string): ParsedKickstart {
       section = line.split(/\s+/)[0]!;
       continue;
     }
-    if (section === '%post') post += `${raw}\n`;
+    // A commented-out line of a script does nothing (a callback only in a comment calls nobody).
+    if (section === '%post' && !line.startsWith('#')) post += `${raw}\n`;
     if (section || !line || line.startsWith('#')) continue;
     const [cmd, ...rest] = line.split(/\s+/);
     commands.set(cmd!, [...(commands.get(cmd!) ?? []), rest.join(' ')]);

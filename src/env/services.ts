@@ -15,11 +15,10 @@ export interface ServiceTimeouts {
 export type ServiceOutcome = Map<string, HostResult>;
 
 /**
- * Bring each group's service to its version on its live hosts, doing only
- * what is missing: hosts that pass `test` at the wanted version are left
- * alone; the others get `deploy` (when their version differs) and `start`,
- * then `test` again. Services that follow their peers (a `reconfigure`
- * operation: a load balancer) come last and are told the live set first.
+ * Bring each group's service to its version on its live hosts, one group at
+ * a time (settleGroup), doing only what is missing. Services that follow
+ * their peers (a `reconfigure` operation: a load balancer) come last, when
+ * the peers serve already.
  */
 export async function settleServices(c: EnvContext, live: DeclaredHost[], t: ServiceTimeouts): Promise<ServiceOutcome> {
   const outcome: ServiceOutcome = new Map();
@@ -44,7 +43,6 @@ export async function settleServices(c: EnvContext, live: DeclaredHost[], t: Ser
     });
   };
 
-  // Services that follow their peers (a load balancer) come last, when the peers serve already.
   const follows = (n: string) => Object.hasOwn(services.get(n)!.definition.operations, 'reconfigure');
   const order = [...byService.keys()].sort((a, b) => Number(follows(a)) - Number(follows(b)));
   for (const name of order) {
@@ -57,47 +55,87 @@ export async function settleServices(c: EnvContext, live: DeclaredHost[], t: Ser
       byVersion.set(v, [...(byVersion.get(v) ?? []), h]);
     }
     for (const [version, group] of byVersion) {
-      const failed = new Set<string>();
-      const note = (rs: HostResult[]) => {
-        for (const r of rs) {
-          if (r.outcome !== 'ok') {
-            failed.add(r.host);
-            outcome.set(r.host, r);
-          }
-        }
-      };
       const records = (await c.inventory.read()).hosts;
-      const current = group.filter((h) => records[h.name]?.serviceVersion === version);
-      // A service that follows its peers is told the live set first, so its test sees them.
-      const told = follows(name) ? await run(service, 'reconfigure', current, version) : [];
-      note(told);
-      const passing = new Set((await run(service, 'test', current.filter((h) => !failed.has(h.name)), version)).filter((r) => r.outcome === 'ok').map((r) => r.host));
-      // A failed reconfigure is kept as the host's result unless a deploy and start mend it below.
-      for (const h of current) failed.delete(h.name);
-      for (const h of current) if (passing.has(h.name)) c.say(h.name, `${name} ${version}: passing its test already`);
-      const todo = group.filter((h) => !passing.has(h.name));
-      // What the host shows, not what the inventory last recorded: a VM recreated or killed
-      // before its disk caught up comes back without the release the inventory remembers.
-      const shown = await deployedOn(c, service, todo, t);
-      const stale = todo.filter((h) => shown.get(h.name) !== version);
-      for (const h of stale) if (records[h.name]?.serviceVersion === version) c.say(h.name, `${name} ${version}: recorded as deployed, but the host shows ${shown.get(h.name) ?? 'nothing'}`);
-      note(await run(service, 'deploy', stale, version));
-      const started = await run(service, 'start', todo.filter((h) => !failed.has(h.name)), version);
-      // A start that fails where nothing was deployed now may be missing its release: deploy, then start again.
-      const retry = started.filter((r) => r.outcome === 'failed' && !stale.some((h) => h.name === r.host)).map((r) => group.find((h) => h.name === r.host)!);
-      note(started.filter((r) => !retry.some((h) => h.name === r.host)));
-      if (retry.length) {
-        for (const h of retry) c.say(h.name, `${name} start failed: deploying ${version} again`);
-        note(await run(service, 'deploy', retry, version));
-        note(await run(service, 'start', retry.filter((h) => !failed.has(h.name)), version));
-      }
-      for (const r of await run(service, 'test', todo.filter((h) => !failed.has(h.name)), version)) outcome.set(r.host, r);
-      for (const h of group) {
-        if (!passing.has(h.name)) continue;
-        const reloaded = told.find((r) => r.host === h.name && r.changed !== false);
-        outcome.set(h.name, reloaded ?? { host: h.name, operation: 'test', env: h.env, role: h.role, version, outcome: 'ok', ms: 0, detail: 'unchanged', output: [] });
+      const recorded = new Map(group.map((h) => [h.name, records[h.name]?.serviceVersion]));
+      const steps: SettleSteps = {
+        run: (op, hosts) => run(service, op, hosts, version),
+        deployedOn: (hosts) => deployedOn(c, service, hosts, t),
+        say: c.say,
+      };
+      for (const [host, r] of await settleGroup(steps, { service: name, version, follows: follows(name), hosts: group, recorded })) outcome.set(host, r);
+    }
+  }
+  return outcome;
+}
+
+/** How settleGroup acts on hosts: the operations (over SSH in lab; in its tests, anything). */
+export interface SettleSteps {
+  /** Run an operation of the group's service at the group's version on these hosts (nothing for none, or an operation the service lacks). */
+  run: (op: string, hosts: DeclaredHost[]) => Promise<HostResult[]>;
+  /** The version each host's deploy marker shows (absent: none, or it could not be asked). */
+  deployedOn: (hosts: DeclaredHost[]) => Promise<Map<string, string | undefined>>;
+  say: (host: string, what: string) => void;
+}
+
+export interface SettleGroup {
+  service: string;
+  version: string;
+  /** The service follows its peers (it has reconfigure): tell it the live set first. */
+  follows: boolean;
+  hosts: DeclaredHost[];
+  /** The version the inventory recorded as deployed, by host. */
+  recorded: Map<string, string | undefined>;
+}
+
+/**
+ * One group of hosts brought to one version of their service, doing only
+ * what is missing: hosts recorded at the version that pass its test are left
+ * alone; the others are deployed where the host shows another version or
+ * none (whatever the inventory recorded), started, and tested. A start that
+ * fails where nothing was deployed in this pass may lack its release: deploy,
+ * and start again. The last word on each host is its outcome.
+ */
+export async function settleGroup(s: SettleSteps, g: SettleGroup): Promise<ServiceOutcome> {
+  const outcome: ServiceOutcome = new Map();
+  const failed = new Set<string>();
+  const note = (rs: HostResult[]) => {
+    for (const r of rs) {
+      if (r.outcome !== 'ok') {
+        failed.add(r.host);
+        outcome.set(r.host, r);
       }
     }
+  };
+  const names = (hs: DeclaredHost[]) => new Set(hs.map((h) => h.name));
+  const current = g.hosts.filter((h) => g.recorded.get(h.name) === g.version);
+  // A service that follows its peers is told the live set first, so its test sees them.
+  const told = g.follows ? await s.run('reconfigure', current) : [];
+  note(told);
+  const passing = new Set((await s.run('test', current.filter((h) => !failed.has(h.name)))).filter((r) => r.outcome === 'ok').map((r) => r.host));
+  // A failed reconfigure is kept as the host's result unless a deploy and start mend it below.
+  for (const h of current) failed.delete(h.name);
+  for (const h of current) if (passing.has(h.name)) s.say(h.name, `${g.service} ${g.version}: passing its test already`);
+  const todo = g.hosts.filter((h) => !passing.has(h.name));
+  // What the host shows, not what the inventory last recorded: a VM recreated or killed
+  // before its disk caught up comes back without the release the inventory remembers.
+  const shown = await s.deployedOn(todo);
+  const stale = todo.filter((h) => shown.get(h.name) !== g.version);
+  for (const h of stale) if (g.recorded.get(h.name) === g.version) s.say(h.name, `${g.service} ${g.version}: recorded as deployed, but the host shows ${shown.get(h.name) ?? 'nothing'}`);
+  note(await s.run('deploy', stale));
+  const started = await s.run('start', todo.filter((h) => !failed.has(h.name)));
+  const deployedNow = names(stale);
+  const retry = started.filter((r) => r.outcome === 'failed' && !deployedNow.has(r.host)).map((r) => g.hosts.find((h) => h.name === r.host)!);
+  note(started.filter((r) => !retry.some((h) => h.name === r.host)));
+  if (retry.length) {
+    for (const h of retry) s.say(h.name, `${g.service} start failed: deploying ${g.version} again`);
+    note(await s.run('deploy', retry));
+    note(await s.run('start', retry.filter((h) => !failed.has(h.name))));
+  }
+  for (const r of await s.run('test', todo.filter((h) => !failed.has(h.name)))) outcome.set(r.host, r);
+  for (const h of g.hosts) {
+    if (!passing.has(h.name)) continue;
+    const reloaded = told.find((r) => r.host === h.name && r.changed !== false);
+    outcome.set(h.name, reloaded ?? { host: h.name, operation: 'test', env: h.env, role: h.role, version: g.version, outcome: 'ok', ms: 0, detail: 'unchanged', output: [] });
   }
   return outcome;
 }

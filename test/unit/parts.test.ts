@@ -1,0 +1,97 @@
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { tempLab } from '../helpers.js';
+import { loadLab, type Lab } from '../../src/config/load.js';
+import { loadService, type Service } from '../../src/deploy/services.js';
+import { selectTargets, clusterHosts } from '../../src/deploy/targets.js';
+import { leaseFor } from '../../src/inventory/leases.js';
+import { lintKickstart } from '../../src/kickstart/lint.js';
+import { emptyInventory, type HostRecord } from '../../src/inventory/types.js';
+
+/**
+ * The parts the commands are made of, called directly on the scaffold's lab
+ * (loaded once): target selection, leases, kickstart lint.
+ */
+
+let lab: Lab;
+let hello: Service;
+let cleanup: () => void;
+
+before(async () => {
+  const t = await tempLab();
+  cleanup = t.cleanup;
+  lab = await loadLab(t.dir);
+  hello = await loadService(lab, 'hello');
+});
+after(() => cleanup());
+
+const now = new Date().toISOString();
+const rec = (name: string, over: Partial<HostRecord> = {}): HostRecord => ({
+  name,
+  state: 'up',
+  firstSeen: now,
+  lastSeen: now,
+  lastCallback: now,
+  bootCount: 1,
+  ip: '10.77.0.9',
+  hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJA4EU+mKDcuLAd7CRgTvAU4TAthEfsVYUurZP7n1kWN',
+  ...over,
+});
+
+test('targets: the service\'s hosts that called back, live ones run, down ones skipped with the reason, named ones tried whatever their state', () => {
+  const records = {
+    'demo-worker-1': rec('demo-worker-1', { serviceVersion: '1.0.0' }),
+    'demo-worker-2': rec('demo-worker-2', { state: 'down' }),
+    'prod-worker-1': rec('prod-worker-1', { hostKey: undefined }),
+  };
+  const t = selectTargets(lab, hello, 'test', records, {});
+  assert.deepEqual(
+    t.map((x) => [x.host.name, x.version, x.skip]),
+    [
+      ['demo-worker-1', '1.0.0', undefined],
+      ['demo-worker-2', '1.0.0', 'down at the last sweep (lab hosts filter; or name it with --hosts)'],
+      ['prod-worker-1', '1.0.0', 'no host key recorded at its callback'],
+    ],
+  );
+  // A deploy is about the group's version, not the one deployed; --version wins over both.
+  assert.equal(selectTargets(lab, hello, 'deploy', records, { env: 'demo' })[0]!.version, '1.0.0');
+  assert.equal(selectTargets(lab, hello, 'test', records, { version: '2.0.0' })[0]!.version, '2.0.0');
+  const named = selectTargets(lab, hello, 'test', records, { hosts: ['demo-worker-2', 'prod-worker-5'] });
+  assert.deepEqual(named.map((x) => [x.host.name, x.skip]), [['demo-worker-2', undefined], ['prod-worker-5', 'no boot callback recorded: not built or not booted yet']]);
+  assert.throws(() => selectTargets(lab, hello, 'test', records, { env: 'staging' }), /^UsageError: --env: no environment "staging"; environments: demo, prod$/);
+  assert.throws(() => selectTargets(lab, hello, 'test', records, { version: '9' }), /--version: service hello has no version "9"; versions: 1\.0\.0, 1\.1\.0, 2\.0\.0/);
+  assert.throws(() => selectTargets(lab, hello, 'test', records, { hosts: ['demo-lb-1'], env: 'prod' }), /--hosts: demo-lb-1 is in environment demo, not prod/);
+  // The cluster is the live hosts only, with their versions.
+  assert.deepEqual(clusterHosts(lab, records).map((h) => [h.name, h.version]), [['demo-worker-1', '1.0.0'], ['prod-worker-1', '1.0.0']]);
+});
+
+test('leases: declared hosts get addresses in declaration order (the gateway skipped) and a MAC of the provider\'s prefix, kept once given', () => {
+  const data = emptyInventory();
+  const worker = leaseFor(data, lab, 'demo-worker-1');
+  assert.equal(data.leases['demo-lb-1']!.ip, '10.77.0.2');
+  assert.equal(worker.ip, '10.77.0.3');
+  assert.match(worker.mac, /^52:54:00(:[0-9a-f]{2}){3}$/);
+  const macs = Object.values(data.leases).map((l) => l.mac);
+  assert.equal(new Set(macs).size, macs.length, 'no MAC twice');
+  // Asked again (even after the config changes order), the same lease.
+  assert.deepEqual(leaseFor(data, lab, 'demo-worker-1'), worker);
+  // A host made by hand gets the next free address.
+  const last = Object.values(data.leases).map((l) => l.ip!);
+  const hand = leaseFor(data, lab, 'handmade');
+  assert.ok(!last.includes(hand.ip!));
+});
+
+test('lint: each distro names what its install would stop at; a commented-out callback is no callback', () => {
+  const cb = 'http://10.77.0.1:8077/booted?host=demo-worker-1&token=x';
+  const mini = ['text', 'lang en_US.UTF-8', 'keyboard us', 'timezone Etc/UTC', 'part / --fstype=ext2', 'sshkey --username=root "k"', 'poweroff', '%post', `wget "${cb}&mac=1"`, '%end'].join('\n');
+  assert.deepEqual(lintKickstart(mini, 'mini', cb), []);
+  assert.deepEqual(lintKickstart(mini.replace('timezone Etc/UTC\n', ''), 'mini', cb), ['missing timezone: the installer stops at the time zone screen']);
+  // anaconda needs more: a source, clearpart, a bootloader.
+  const centos = lintKickstart(mini, 'centos', cb);
+  assert.ok(centos.some((p) => p.startsWith('missing an installation source')));
+  assert.ok(centos.some((p) => p.startsWith('missing bootloader')));
+  assert.ok(lintKickstart(`${mini}\nauth --enableshadow`, 'centos', cb).some((p) => p.startsWith('"auth" is not a RHEL 9 kickstart command')));
+  // The callback only in a comment calls nobody.
+  const commented = mini.replace(`wget "${cb}&mac=1"`, `# wget "${cb}&mac=1"`);
+  assert.deepEqual(lintKickstart(commented, 'mini', cb), ['no callback in %post (expected a request to http://10.77.0.1:8077/booted?host=demo-worker-1&...): lab would never learn the install finished']);
+});
