@@ -1,4 +1,5 @@
 import type { Lab } from '../config/load.js';
+import type { HostRecord } from '../inventory/types.js';
 import type { Inventory } from '../inventory/store.js';
 import { sshTarget } from '../hosts/sshconfig.js';
 import { ensureSecrets } from '../project/secrets.js';
@@ -79,19 +80,8 @@ export async function runOperation(o: OperationRun): Promise<HostResult[]> {
     throw new UsageError(`--via: no role "${o.via}" in any environment; roles: ${[...new Set(o.lab.hosts.map((h) => h.role))].join(', ')}`);
   }
 
-  // One connection per host for the whole run, shared when an operation reaches another host (--via).
-  const sessions = new Map<string, Promise<Session>>();
-  const sessionFor = (name: string): Promise<Session> => {
-    let s = sessions.get(name);
-    if (!s) {
-      const record = records[name]!;
-      const reach = sshTarget(record)!;
-      s = Session.open({ host: name, address: reach.address, port: reach.port, hostKey: record.hostKey!, privateKey, connectTimeoutMs: o.connectTimeoutMs });
-      s.catch(() => sessions.delete(name));
-      sessions.set(name, s);
-    }
-    return s;
-  };
+  const sessions = new SessionPool(records, privateKey, o.connectTimeoutMs);
+  const sessionFor = (name: string) => sessions.for(name);
   const routeTo = async (name: string): Promise<HttpRoute> => {
     const r = records[name];
     if (!r?.ip || !live.some((h) => h.name === name)) throw new OperationFailed(`no live host "${name}" to send a request to`);
@@ -145,16 +135,8 @@ export async function runOperation(o: OperationRun): Promise<HostResult[]> {
       if (typeof note === 'object' && note !== null) return { ...result('ok', note.note), changed: note.changed, data: note.data };
       return result('ok', typeof note === 'string' ? note : undefined);
     } catch (e) {
-      if (e instanceof OperationFailed) return result('failed', e.message);
-      if (e instanceof SessionError) {
-        const outcome: Outcome =
-          e.failure === 'hostkey' || e.failure === 'auth' ? 'refused' : e.failure === 'command-timeout' ? 'timeout' : connected ? 'failed' : 'unreachable';
-        return result(outcome, e.message);
-      }
-      if (e instanceof LabError) return result('failed', e.message);
-      // The service's own code threw: its author needs the place.
-      const where = e instanceof Error ? (e.stack ?? '').split('\n').find((l) => l.includes(o.service.dir))?.trim() : undefined;
-      return result('failed', `${o.service.name}/service.ts ${o.operation} threw: ${e instanceof Error ? e.message : String(e)}${where ? ` (${where})` : ''}`);
+      const r = outcomeOf(e, connected, o.service, o.operation);
+      return result(r.outcome, r.detail);
     }
   };
 
@@ -165,8 +147,50 @@ export async function runOperation(o: OperationRun): Promise<HostResult[]> {
       return r;
     });
   } finally {
-    await Promise.all([...sessions.values()].map((s) => s.then((x) => x.close()).catch(() => undefined)));
+    await sessions.closeAll();
   }
+}
+
+/** One SSH connection per host for the whole run, shared when an operation reaches another host (--via); a failed one is tried again. */
+class SessionPool {
+  private readonly sessions = new Map<string, Promise<Session>>();
+  constructor(
+    private readonly records: Record<string, HostRecord>,
+    private readonly privateKey: string,
+    private readonly connectTimeoutMs: number,
+  ) {}
+
+  for(name: string): Promise<Session> {
+    let s = this.sessions.get(name);
+    if (!s) {
+      const record = this.records[name]!;
+      const reach = sshTarget(record)!;
+      s = Session.open({ host: name, address: reach.address, port: reach.port, hostKey: record.hostKey!, privateKey: this.privateKey, connectTimeoutMs: this.connectTimeoutMs });
+      s.catch(() => this.sessions.delete(name));
+      this.sessions.set(name, s);
+    }
+    return s;
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.sessions.values()].map((s) => s.then((x) => x.close()).catch(() => undefined)));
+  }
+}
+
+/**
+ * What an error means for a host's result: the operation failed (its own
+ * word, or lab's), SSH refused us (a changed host key, our key not taken),
+ * a command ran over its time, or the host was never reached. Anything else
+ * is the service's own code throwing: its author needs the place.
+ */
+export function outcomeOf(e: unknown, connected: boolean, service: Service, operation: string): { outcome: Outcome; detail: string } {
+  if (e instanceof SessionError) {
+    const outcome: Outcome = e.failure === 'hostkey' || e.failure === 'auth' ? 'refused' : e.failure === 'command-timeout' ? 'timeout' : connected ? 'failed' : 'unreachable';
+    return { outcome, detail: e.message };
+  }
+  if (e instanceof LabError) return { outcome: 'failed', detail: e.message };
+  const where = e instanceof Error ? (e.stack ?? '').split('\n').find((l) => l.includes(service.dir))?.trim() : undefined;
+  return { outcome: 'failed', detail: `${service.name}/service.ts ${operation} threw: ${e instanceof Error ? e.message : String(e)}${where ? ` (${where})` : ''}` };
 }
 
 /** Hosts that count as failed for the exit code (skipped ones do not). */

@@ -6,11 +6,15 @@ import { loadService, type Service } from '../../src/deploy/services.js';
 import { selectTargets, clusterHosts } from '../../src/deploy/targets.js';
 import { leaseFor } from '../../src/inventory/leases.js';
 import { lintKickstart } from '../../src/kickstart/lint.js';
+import { outcomeOf } from '../../src/deploy/run.js';
+import { SessionError } from '../../src/deploy/session.js';
+import { OperationFailed } from '../../src/deploy/context.js';
 import { emptyInventory, type HostRecord } from '../../src/inventory/types.js';
 
 /**
  * The parts the commands are made of, called directly on the scaffold's lab
- * (loaded once): target selection, leases, kickstart lint.
+ * (loaded once): target selection, leases, kickstart lint, what a host's
+ * result says about what was thrown.
  */
 
 let lab: Lab;
@@ -94,4 +98,19 @@ test('lint: each distro names what its install would stop at; a commented-out ca
   // The callback only in a comment calls nobody.
   const commented = mini.replace(`wget "${cb}&mac=1"`, `# wget "${cb}&mac=1"`);
   assert.deepEqual(lintKickstart(commented, 'mini', cb), ['no callback in %post (expected a request to http://10.77.0.1:8077/booted?host=demo-worker-1&...): lab would never learn the install finished']);
+});
+
+test('a host\'s result from what was thrown: refused, timeout, unreachable, failed, or the service\'s own code with its place', () => {
+  const cases: [unknown, boolean, string][] = [
+    [new SessionError('host key mismatch', 'hostkey'), false, 'refused'],
+    [new SessionError('refused the lab key', 'auth'), false, 'refused'],
+    [new SessionError('no SSH answer', 'timeout'), false, 'unreachable'],
+    [new SessionError('closed', 'unreachable'), true, 'failed'],
+    [new SessionError('timed out after 2 s: sleep 30', 'command-timeout'), true, 'timeout'],
+    [new OperationFailed('exit 1: false'), true, 'failed'],
+  ];
+  for (const [e, connected, outcome] of cases) assert.equal(outcomeOf(e, connected, hello, 'deploy').outcome, outcome, String(e));
+  const bug = new TypeError('x is not a function');
+  bug.stack = `TypeError: x is not a function\n    at deploy (${hello.dir}/service.ts:12:3)\n    at run (/lab/dist/deploy/run.js:1:1)`;
+  assert.equal(outcomeOf(bug, true, hello, 'deploy').detail, `hello/service.ts deploy threw: x is not a function (at deploy (${hello.dir}/service.ts:12:3))`);
 });
