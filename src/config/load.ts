@@ -5,7 +5,7 @@ import { createJiti } from 'jiti';
 import { labSchema, type LabConfig, type ImageConfig, type GroupConfig } from './schema.js';
 import { parseCidr, inCidr } from './address.js';
 import { UsageError, messageOf } from '../errors.js';
-import { labPaths, shown, type LabPaths } from '../project/paths.js';
+import { cacheRoot, labPaths, shown, type LabPaths } from '../project/paths.js';
 import { fieldPath, issueText } from '../util/issues.js';
 import { DISTROS } from '../distros/index.js';
 
@@ -59,7 +59,8 @@ export async function importLabModule(file: string, where: string): Promise<unkn
   const jiti = createJiti(import.meta.url, {
     alias: { lab: selfEntry },
     moduleCache: false,
-    fsCache: false,
+    // Transpiled once per content (jiti keys its cache by the source's hash): an unchanged environments.ts or service.ts is not compiled again.
+    fsCache: path.join(cacheRoot(), 'jiti'),
     interopDefault: true,
   });
   try {
