@@ -1,5 +1,5 @@
 import { LabError } from '../errors.js';
-import { createHash } from 'node:crypto';
+import { fingerprint } from '../inventory/values.js';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { SFTPWrapper, ClientChannel } from 'ssh2';
@@ -40,10 +40,6 @@ export class SessionError extends LabError {
     super(message, { kind: 'session' });
     this.name = 'SessionError';
   }
-}
-
-export function fingerprint(blob: Buffer): string {
-  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
 }
 
 /** The algorithm and raw blob of an OpenSSH public key line. */

@@ -1,5 +1,6 @@
 import type { Inventory } from '../inventory/store.js';
-import { fingerprint, raiseAlert } from '../inventory/boots.js';
+import { raiseAlert } from '../inventory/boots.js';
+import { keyFingerprint } from '../inventory/values.js';
 import { openWindow, windowOf } from '../inventory/windows.js';
 import type { InstallWindow } from '../inventory/types.js';
 import { UsageError } from '../errors.js';
@@ -24,15 +25,15 @@ export type Rekeyed = { kind: 'accepted'; fingerprint: string } | { kind: 'windo
  */
 export async function rekey(inv: Inventory, host: string, minutes: number): Promise<Rekeyed> {
   return inv.update((d, log) => {
-    const h = Object.hasOwn(d.hosts, host) ? d.hosts[host] : undefined;
+    const h = d.hosts[host];
     if (!h) throw new UsageError(`no host "${host}" has called back`, 'see `lab hosts logged`');
     const now = new Date().toISOString();
     if (h.refusedKey) {
-      const was = h.hostKey ? fingerprint(h.hostKey) : 'none';
+      const was = h.hostKey ? keyFingerprint(h.hostKey) : 'none';
       h.hostKey = h.refusedKey.key;
       delete h.refusedKey;
-      raiseAlert(d, log, { time: now, host, kind: 'host-key-changed', detail: `accepted by hand (lab hosts rekey): now ${fingerprint(h.hostKey)}, was ${was}` });
-      return { kind: 'accepted', fingerprint: fingerprint(h.hostKey) };
+      raiseAlert(d, log, { time: now, host, kind: 'host-key-changed', detail: `accepted by hand (lab hosts rekey): now ${keyFingerprint(h.hostKey)}, was ${was}` });
+      return { kind: 'accepted', fingerprint: keyFingerprint(h.hostKey) };
     }
     const w = windowOf(d, host) ?? openWindow(d, host, 'rekey', minutes * 60_000);
     return { kind: 'window', until: w.until };

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { keyFingerprint } from './values.js';
 import type { DeclaredHost } from '../config/load.js';
 import { MAX_ALERTS, MAX_EVENTS, type Alert, type BootEvent, type HostRecord, type InventoryData } from './types.js';
 import type { LogSink } from './store.js';
@@ -31,12 +31,8 @@ function pushEvent(data: InventoryData, e: BootEvent): void {
   if (data.events.length > MAX_EVENTS) data.events.splice(0, data.events.length - MAX_EVENTS);
 }
 
-function record(data: InventoryData, name: string): HostRecord | undefined {
-  return Object.hasOwn(data.hosts, name) ? data.hosts[name] : undefined;
-}
-
 function hostFor(data: InventoryData, name: string, now: string, declared?: DeclaredHost): HostRecord {
-  const h = record(data, name) ?? { name, state: 'installing', firstSeen: now, lastSeen: now, bootCount: 0 };
+  const h = data.hosts[name] ?? { name, state: 'installing', firstSeen: now, lastSeen: now, bootCount: 0 };
   if (declared) {
     h.env = declared.env;
     h.role = declared.role;
@@ -44,12 +40,6 @@ function hostFor(data: InventoryData, name: string, now: string, declared?: Decl
   }
   data.hosts[name] = h;
   return h;
-}
-
-/** OpenSSH's fingerprint of a public key line, as `ssh-keygen -lf` prints it. */
-export function fingerprint(key: string): string {
-  const blob = key.split(' ')[1] ?? '';
-  return `SHA256:${createHash('sha256').update(Buffer.from(blob, 'base64')).digest('base64').replace(/=+$/, '')}`;
 }
 
 /** Keep an alert (and a line in the boot log): shown by `lab hosts logged` and the dashboard. */
@@ -88,7 +78,7 @@ export function bootLogLine(t: string, cb: Callback): string {
  */
 export function acceptCallback(data: InventoryData, log: LogSink, cb: Callback, rules: CallbackRules, now = new Date()): Accepted {
   const t = now.toISOString();
-  const existing = record(data, cb.host);
+  const existing = data.hosts[cb.host];
   const refuse = (status: 403 | 409, error: string): Accepted => {
     raiseAlert(data, log, { time: t, host: cb.host, kind: 'callback-refused', detail: `from ${rules.peer}: ${error}` });
     return { ok: false, status, error };
@@ -98,7 +88,7 @@ export function acceptCallback(data: InventoryData, log: LogSink, cb: Callback, 
     const count = Object.values(data.hosts).filter((h) => h.env === undefined).length;
     if (count >= rules.undeclared) return refuse(403, `${cb.host} is not declared in environments.ts, and ${count} undeclared hosts are recorded already (--undeclared ${rules.undeclared})`);
   }
-  const lease = Object.hasOwn(data.leases, cb.host) ? data.leases[cb.host] : undefined;
+  const lease = data.leases[cb.host];
   if (lease && lease.mac !== cb.mac) return refuse(409, `MAC ${cb.mac} is not ${cb.host}'s (its lease has ${lease.mac})`);
   let ip = cb.ip;
   if (rules.bridged && lease?.ip) {
@@ -108,7 +98,7 @@ export function acceptCallback(data: InventoryData, log: LogSink, cb: Callback, 
   const window = windowOf(data, cb.host, now);
   if (cb.hostKey && existing?.hostKey && existing.hostKey !== cb.hostKey && !window) {
     existing.refusedKey = { key: cb.hostKey, time: t, from: rules.peer };
-    const detail = `offered ${fingerprint(cb.hostKey)}, pinned ${fingerprint(existing.hostKey)}: refused and not used; if you reinstalled it yourself, accept it with \`lab hosts rekey ${cb.host}\``;
+    const detail = `offered ${keyFingerprint(cb.hostKey)}, pinned ${keyFingerprint(existing.hostKey)}: refused and not used; if you reinstalled it yourself, accept it with \`lab hosts rekey ${cb.host}\``;
     raiseAlert(data, log, { time: t, host: cb.host, kind: 'host-key-changed', detail });
     return { ok: false, status: 409, error: `host key of ${cb.host} changed: ${detail}` };
   }

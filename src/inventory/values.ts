@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { createHash } from 'node:crypto';
 
 /**
  * The values lab keeps about hosts, parsed from untrusted text (HTTP
@@ -68,6 +69,16 @@ export function parseHostKey(raw: unknown): string | undefined {
   if (type === 'ssh-ed25519' && (fields.length !== 2 || fields[1]!.length !== 32)) return undefined;
   if (fields.length < 2) return undefined;
   return `${type} ${blob}`;
+}
+
+/** OpenSSH's fingerprint of a key blob, as `ssh-keygen -lf` prints it. */
+export function fingerprint(blob: Buffer): string {
+  return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
+}
+
+/** The fingerprint of a public key line ("ssh-ed25519 AAAA..."). */
+export function keyFingerprint(key: string): string {
+  return fingerprint(Buffer.from(key.split(' ')[1] ?? '', 'base64'));
 }
 
 /** An IPv4 or IPv6 address, as written. */

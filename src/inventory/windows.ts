@@ -19,11 +19,11 @@ export function openWindow(data: InventoryData, host: string, by: string, ms = D
 }
 
 export function windowOf(data: InventoryData, host: string, now = new Date()): InstallWindow | undefined {
-  const w = data.windows && Object.hasOwn(data.windows, host) ? data.windows[host] : undefined;
+  const w = data.windows?.[host];
   return w && Date.parse(w.until) > now.getTime() ? w : undefined;
 }
 
 /** Close a host's window (its install called back, or a build was undone). */
 export function closeWindow(data: InventoryData, host: string): void {
-  if (data.windows && Object.hasOwn(data.windows, host)) delete data.windows[host];
+  if (data.windows) delete data.windows[host];
 }

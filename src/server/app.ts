@@ -78,11 +78,16 @@ export function createApp(ctx: AppContext): App {
     // Served only while lab expects the host to install: a kickstart carries the host's callback token.
     // A HEAD is answered like a GET by express, but changes nothing.
     const ip = peerAddress(req.socket.remoteAddress);
-    const lease = await ctx.inventory.update((data) => {
-      if (!windowOf(data, host.name)) return undefined;
-      if (req.method === 'GET') recordKickstartFetch(data, host, { ip });
-      return leaseFor(data, lab, host.name);
-    });
+    // Refused on a read: a fetch outside the window (anyone's) costs no lock and no write.
+    const open = windowOf(await ctx.inventory.read(), host.name);
+    const lease = open
+      ? await ctx.inventory.update((data) => {
+          // Looked at again under the lock: the window may have closed since.
+          if (!windowOf(data, host.name)) return undefined;
+          if (req.method === 'GET') recordKickstartFetch(data, host, { ip });
+          return leaseFor(data, lab, host.name);
+        })
+      : undefined;
     if (!lease) {
       ctx.log(`kickstart ${host.name} refused to ${ip}: no install window`);
       return fail(res, 403, `${host.name} is not expected to install now: lab opens its kickstart during lab image build, lab image clone and lab env start; open it by hand with \`lab kickstart --allow ${host.name}\``);

@@ -6,10 +6,6 @@ import { VBoxDriver } from './driver.js';
 
 /** What VirtualBox needs here: VBoxManage of a version lab knows. */
 export async function virtualboxDoctor(_lab: Lab, _probe: { kernel?: string }): Promise<Check[]> {
-  return virtualboxChecks();
-}
-
-async function virtualboxChecks(): Promise<Check[]> {
   const bin = process.env.LAB_VBOXMANAGE ?? 'VBoxManage';
   try {
     const v = await new VBoxDriver().getVersion();
