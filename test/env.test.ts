@@ -86,6 +86,8 @@ test('env start-all brings up lb + workers with their services, a rerun changes 
     assert.ok(codes.length > 50, `only ${codes.length} requests`);
     assert.deepEqual([...new Set(codes)], ['200'], `${codes.filter((c) => c !== '200').length} of ${codes.length} requests failed`);
     assert.equal(restart.exitCode, 0, restart.stderr);
+    // Drained before it went down: the balancer served from demo-worker-2 alone while demo-worker-1 restarted.
+    assert.match(restart.stderr, /demo-worker-1: draining[^]*demo-lb-1: lb reconfigure: ok \(reloaded: demo-worker-2\)[^]*demo-worker-1: stopping[^]*demo-lb-1: lb reconfigure: ok \(reloaded: demo-worker-1 demo-worker-2\)/);
     assert.equal(db().hosts['demo-worker-1']!.bootCount, before + 1);
     const lbAfter = await inNs(['lb', 'test', '--json']);
     assert.equal(lbAfter.exitCode, 0, lbAfter.stdout);

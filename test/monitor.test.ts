@@ -53,6 +53,9 @@ test('monitor: idle workers scale down to min, a busy one makes it scale up, a k
     assert.match(down.reason!, /^load [\d.]+ below 0\.35 for \d+ intervals$/);
     await eventually(async () => (await execa('pgrep', ['-f', vm('demo-worker-2')], { reject: false })).stdout === '', 60_000, 'demo-worker-2 to power off');
     await eventually(() => entries().some((e) => e.event === 'progress' && /lb reconfigure: ok \(reloaded: demo-worker-1\)/.test(e.message ?? '')), 30_000, 'the balancer to drop demo-worker-2');
+    // Drained first: the balancer is told before the worker is stopped, not after.
+    const order = entries().map((e) => (e.event === 'acted' && e.host === 'demo-worker-2' ? 'stopped' : /lb reconfigure: ok \(reloaded: demo-worker-1\)/.test(e.message ?? '') ? 'told' : '')).filter(Boolean);
+    assert.deepEqual(order.slice(0, 2), ['told', 'stopped']);
     assert.ok(!entries().some((e) => e.action === 'scale-down' && e.host === 'demo-worker-1'), 'never below min');
 
     // Busy: a loop on the one worker raises its load average; the group grows back to two.

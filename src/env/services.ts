@@ -155,6 +155,30 @@ async function deployedOn(c: EnvContext, service: Service, hosts: DeclaredHost[]
   return new Map(results.filter((r) => r.outcome === 'ok').map((r) => [r.host, r.data as string | undefined]));
 }
 
+/**
+ * Take hosts out of their peers' view before they go away (a restart, a
+ * scale-down): marked down, so the followers' next render leaves them out,
+ * and the followers (the balancer) told now, while the hosts still serve.
+ * Requests in flight finish (nginx reloads gracefully); new ones go to the
+ * others. Stopping first and telling after lost the requests that reached a
+ * host as it powered off.
+ */
+export async function drain(c: EnvContext, leaving: string[], live: DeclaredHost[], t: ServiceTimeouts): Promise<HostResult[]> {
+  const gone = new Set(leaving);
+  const now = new Date().toISOString();
+  await c.inventory.update((d) => {
+    for (const name of gone) {
+      const h = d.hosts[name];
+      if (h && h.state === 'up') {
+        h.state = 'down';
+        h.lastProbe = now;
+      }
+    }
+  });
+  for (const name of gone) c.say(name, 'draining: its peers are told it is leaving');
+  return reconfigure(c, live.filter((h) => !gone.has(h.name)), t);
+}
+
 /** Tell the services that follow their peers (a `reconfigure` operation) who is live now. */
 export async function reconfigure(c: EnvContext, live: DeclaredHost[], t: ServiceTimeouts, loaded = new Map<string, Service>()): Promise<HostResult[]> {
   const results: HostResult[] = [];

@@ -3,7 +3,7 @@ import { filterHosts, isLive } from '../hosts/manager.js';
 import { callbackServer } from '../server/serve.js';
 import { mapBounded } from '../util/pool.js';
 import { bringUp, ensureImages, type EnvContext, type HostUp } from './hosts.js';
-import { settleServices, type ServiceOutcome, type ServiceTimeouts } from './services.js';
+import { drain, settleServices, type ServiceOutcome, type ServiceTimeouts } from './services.js';
 import { wantedHosts, envHosts, type StartMode } from './plan.js';
 import { UsageError } from '../errors.js';
 
@@ -65,6 +65,9 @@ export async function startWorker(c: EnvContext, env: string, name: string, o: S
     throw new UsageError(`no host "${name}" in environment ${env}; its hosts: ${envHosts(c.lab, env).map((h) => h.name).join(', ')}`);
   }
   return withServer(c, async (servedHere) => {
+    // A running host leaves its peers' view before it goes down, so the balancer sends it nothing while it restarts.
+    const before = await liveHosts(c, env);
+    if (before.some((h) => h.name === name)) await drain(c, [name], before, o);
     const up = await bringUpAll(c, [host], o, true);
     const live = await liveHosts(c, env);
     const services = await settleServices(c, live.filter((h) => h.name === name || h.service !== host.service), o);

@@ -7,7 +7,7 @@ import { providerFor } from '../providers/index.js';
 import { callbackServer } from '../server/serve.js';
 import { messageOf } from '../errors.js';
 import { createVm, type EnvContext } from '../env/hosts.js';
-import { settleServices, reconfigure, type ServiceTimeouts } from '../env/services.js';
+import { settleServices, drain, type ServiceTimeouts } from '../env/services.js';
 import type { VmState } from '../providers/types.js';
 import { environment } from '../env/plan.js';
 import { decide, emptyGroupState, type Decision, type HostObservation, type PolicyConfig } from './policy.js';
@@ -161,9 +161,9 @@ async function cycle(lab: Lab, inventory: Inventory, env: string, o: MonitorOpti
     }
   }
   await save(previous);
-  const shrank = await act(c, decisions, { members, rec, slots, now, log });
-  // The balancer stops sending to a host as soon as it is gone, not at the next cycle.
-  if (shrank) await reconfigure(c, live.filter((h) => members.has(h.name)), o.timeouts);
+  // The balancer stops sending to a host before it goes, not at the next cycle.
+  const leave = (host: string) => drain(c, [host], live.filter((h) => members.has(h.name)), o.timeouts);
+  await act(c, decisions, { members, rec, slots, now, log, drain: leave });
   await save(live.filter((h) => members.has(h.name)).map((h) => h.name));
 }
 
@@ -208,23 +208,20 @@ interface ActState {
   slots: DeclaredHost[];
   now: () => number;
   log: Log;
+  /** Take a host out of its peers' view (the balancer) while it still serves. */
+  drain: (host: string) => Promise<unknown>;
 }
 
-/** Carry out the decisions; true when a host was taken out (the balancer must be told). */
-async function act(c: EnvContext, decisions: Decision[], s: ActState): Promise<boolean> {
-  let shrank = false;
+/** Carry out the decisions. */
+async function act(c: EnvContext, decisions: Decision[], s: ActState): Promise<void> {
   for (const d of decisions) {
     if (!d.host || (d.action !== 'scale-up' && d.action !== 'scale-down' && d.action !== 'replace')) continue;
     try {
       if (d.action === 'scale-down') {
         s.members.delete(d.host);
         delete s.rec.started[d.host];
+        await s.drain(d.host);
         await c.provider.stop(d.host, 30_000);
-        await c.inventory.update((data) => {
-          const h = data.hosts[d.host!];
-          if (h) h.state = 'down';
-        });
-        shrank = true;
       } else {
         // scale-up and replace: a fresh boot (a lost VM that is gone is cloned again).
         s.members.add(d.host);
@@ -239,5 +236,4 @@ async function act(c: EnvContext, decisions: Decision[], s: ActState): Promise<b
       s.log({ event: 'error', action: d.action, host: d.host, message: messageOf(e) });
     }
   }
-  return shrank;
 }
