@@ -32,7 +32,7 @@ test('image build by direct kernel boot: callback recorded, a rerun is a no-op, 
     assert.equal(build.exitCode, 0, build.stderr);
     assert.match(build.stdout, /^mini: installed in [\d.]+ s$/m);
     assert.match(build.stderr, /wait for the callback: done/);
-    const image = db(dir).hosts.mini!;
+    const image = db(dir).imageVms.mini!;
     assert.equal(image.bootCount, 1);
     assert.equal(db(dir).images.mini!.state, 'installed');
     assert.equal(existsSync(path.join(dir, 'inventory', 'server.json')), false, 'the build stopped its server');
@@ -65,7 +65,7 @@ test('image build by direct kernel boot: callback recorded, a rerun is a no-op, 
       assert.equal(del.exitCode, 0, del.stderr);
       assert.equal(existsSync(path.join(dir, 'inventory', 'vms', vm)), false);
       assert.equal(await qemuOf(dir, vm), '');
-      assert.equal(db(dir).hosts[vm], undefined);
+      assert.equal(db(dir).hosts[vm] ?? db(dir).imageVms[vm], undefined);
     }
   } finally {
     await served?.stop();
@@ -88,7 +88,8 @@ test('image build over PXE (QEMU TFTP, pxelinux) and from an installer ISO (kern
     for (const name of ['minipxe', 'isolike']) {
       const r = await lab(['--lab', dir, 'image', 'build', name]);
       assert.equal(r.exitCode, 0, r.stderr);
-      assert.equal(db(dir).hosts[name]!.bootCount, 1, name);
+      assert.equal(db(dir).imageVms[name]!.bootCount, 1, name);
+      assert.equal(db(dir).hosts[name], undefined, 'an image VM is not a host');
       assert.equal(db(dir).images[name]!.state, 'installed');
       assert.equal(db(dir).images[name]!.install, name === 'minipxe' ? 'pxe' : 'kernel');
     }
@@ -116,7 +117,7 @@ test('an install that never calls back is stalled at its deadline: console tail 
     assert.ok(existsSync(rec.consoleLog!));
     assert.equal(existsSync(path.join(dir, 'inventory', 'vms', 'silent')), false);
     assert.equal(await qemuOf(dir, 'silent'), '');
-    assert.equal(db(dir).hosts.silent!.state, 'installing', 'it fetched its kickstart');
+    assert.equal(db(dir).imageVms.silent!.state, 'installing', 'it fetched its kickstart');
   } finally {
     await lab(['--lab', dir, 'image', 'del', 'silent', '--force']);
     cleanup();

@@ -255,7 +255,8 @@ const BAD_SHAPES: [string, string, RegExp][] = [
   ['null', 'null', /db\.json: \(top level\): expected an object, got null;/],
   ['a string', '"x"', /db\.json: \(top level\): expected an object, got string;/],
   ['hosts: null', JSON.stringify({ version: 1, hosts: null, leases: {}, images: {}, events: [] }), /db\.json: hosts: expected record, received null;/],
-  ['an unknown version', JSON.stringify({ version: 2, hosts: {}, leases: {}, images: {}, events: [] }), /db\.json: version: expected 1: this lab does not know this inventory version;/],
+  ['an unknown version', JSON.stringify({ version: 3, hosts: {}, leases: {}, images: {}, events: [] }), /db\.json: version: expected 1 or 2: this lab does not know this inventory version;/],
+  ['version 2 without its image VMs', JSON.stringify({ version: 2, hosts: {}, leases: {}, images: {}, events: [] }), /db\.json: imageVms: expected an object \(inventory version 2\);/],
   ['not JSON', '{"version": 1, ', /db\.json: not JSON \(/],
 ];
 

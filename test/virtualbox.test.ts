@@ -150,9 +150,9 @@ test('lab image build, clone, start, stop and del with provider virtualbox run t
     assert.equal(build.exitCode, 0, build.stderr);
     assert.match(build.stdout, /^mini: installed in/m);
     const db = JSON.parse(readFileSync(path.join(dir, 'inventory', 'db.json'), 'utf8'));
-    assert.equal(db.hosts.mini.bootCount, 1);
-    assert.match(db.hosts.mini.hostKey, /^ssh-ed25519 /);
-    assert.equal(db.hosts.mini.mac, db.leases.mini.mac);
+    assert.equal(db.imageVms.mini.bootCount, 1);
+    assert.match(db.imageVms.mini.hostKey, /^ssh-ed25519 /);
+    assert.equal(db.imageVms.mini.mac, db.leases.mini.mac);
     assert.match(db.leases.mini.mac, /^08:00:27:/, 'VirtualBox MACs for a VirtualBox lab');
     assert.equal((await run(['image', 'clone', 'mini', 'demo-worker-1'])).exitCode, 0);
     assert.equal((await run(['image', 'start', 'demo-worker-1'])).exitCode, 0);

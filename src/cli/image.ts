@@ -58,11 +58,14 @@ export function register(program: Command): void {
           const rec = data.images[n];
           const vm = await provider.info(n);
           const took = rec?.finished ? `${Math.round((Date.parse(rec.finished) - Date.parse(rec.started)) / 1000)} s` : rec ? `${ago(rec.started)} (running)` : undefined;
-          return { name: n, distro: cfg.distro, install: cfg.install, state: rec?.state ?? 'not built', vm: vm.state, took, reason: rec?.reason };
+          // The image VM's own record (its address and last callback): images are not hosts, so only this list shows them.
+          const machine = data.imageVms[n];
+          return { name: n, distro: cfg.distro, install: cfg.install, state: rec?.state ?? 'not built', vm: vm.state, address: machine?.ip, lastCallback: machine?.lastCallback, took, reason: rec?.reason };
         }),
       );
       if (opts.json) return printJson(rows);
-      print(table(['IMAGE', 'DISTRO', 'INSTALL', 'STATE', 'VM', 'TIME', 'REASON'], rows.map((r) => [r.name, r.distro, r.install, r.state, r.vm, r.took, r.reason])));
+      const head = ['IMAGE', 'DISTRO', 'INSTALL', 'STATE', 'VM', 'ADDRESS', 'CALLBACK', 'TIME', 'REASON'];
+      print(table(head, rows.map((r) => [r.name, r.distro, r.install, r.state, r.vm, r.address, r.lastCallback && ago(r.lastCallback), r.took, r.reason])));
     });
 
   image
@@ -98,7 +101,8 @@ export function register(program: Command): void {
       await provider.delete(name);
       await inventory.update((d) => {
         delete d.hosts[name];
-        if (d.images[name]) delete d.images[name];
+        delete d.imageVms[name];
+        delete d.images[name];
       });
       print(`${name}: deleted`);
     });

@@ -8,9 +8,12 @@ import { UsageError, messageOf } from '../errors.js';
 import { cacheRoot, labPaths, shown, type LabPaths } from '../project/paths.js';
 import { fieldPath, issueText } from '../util/issues.js';
 import { DISTROS } from '../distros/index.js';
+import type { MachineKind } from '../inventory/types.js';
 
 /** A host as environments.ts declares it: one per slot of a group, named <env>-<role>-<n>. */
 export interface DeclaredHost {
+  /** A host of an environment, or the VM an image is built as (its record is kept apart: see the inventory's imageVms). */
+  kind: MachineKind;
   name: string;
   env: string;
   role: string;
@@ -26,7 +29,7 @@ export interface Lab {
   config: LabConfig;
   /** Every host the environments can run (count, or max of a min/max group). */
   hosts: DeclaredHost[];
-  /** The VM each image is built as (`lab image build`): named after the image, env "images", role "image". */
+  /** The VM each image is built as (`lab image build`): named after the image; kickstart templates see env "images", role "image". */
   imageHosts: DeclaredHost[];
 }
 
@@ -35,6 +38,7 @@ export function allHosts(lab: Lab): DeclaredHost[] {
   return [...lab.hosts, ...lab.imageHosts];
 }
 
+/** What kickstart templates see as an image VM's env (host.env): no environment of the lab may take the name. */
 export const IMAGE_ENV = 'images';
 
 export interface LoadOptions {
@@ -131,7 +135,7 @@ export async function loadLab(dir: string, opts: LoadOptions = {}): Promise<Lab>
       for (let n = 1; n <= groupSize(g); n++) {
         const name = hostName(env, g.role, n);
         if (name.length > 63) fail(`${at}.role`, `host name ${name} is longer than 63 characters`);
-        hosts.push({ name, env, role: g.role, image: g.image, service: g.service, version: g.version, index: n });
+        hosts.push({ kind: 'host', name, env, role: g.role, image: g.image, service: g.service, version: g.version, index: n });
       }
     });
   }
@@ -141,7 +145,7 @@ export async function loadLab(dir: string, opts: LoadOptions = {}): Promise<Lab>
     if (seen.has(h.name)) fail(`environments.${h.env}`, `host name ${h.name} is declared twice; rename an environment or role`);
     seen.add(h.name);
   }
-  const imageHosts: DeclaredHost[] = Object.keys(config.images).map((name) => ({ name, env: IMAGE_ENV, role: 'image', image: name, index: 1 }));
+  const imageHosts: DeclaredHost[] = Object.keys(config.images).map((name) => ({ kind: 'image' as const, name, env: IMAGE_ENV, role: 'image', image: name, index: 1 }));
   for (const h of imageHosts) if (seen.has(h.name)) fail(`images.${h.name}`, `image name ${h.name} is also a host name; rename the image`);
   if (IMAGE_ENV in config.environments) fail(`environments.${IMAGE_ENV}`, `"${IMAGE_ENV}" is reserved for image builds; rename the environment`);
   const capacity = cidr.last - cidr.first; // the gateway takes one

@@ -1,5 +1,4 @@
 import type { Lab, DeclaredHost } from '../config/load.js';
-import { IMAGE_ENV } from '../config/load.js';
 import type { HostRecord } from '../inventory/types.js';
 import { UsageError } from '../errors.js';
 import { calledBack, isLive } from '../hosts/manager.js';
@@ -86,7 +85,7 @@ export function clusterHosts(lab: Lab, records: Record<string, HostRecord>): Clu
   const out: ClusterHost[] = [];
   for (const h of lab.hosts) {
     const r = records[h.name];
-    if (!isLive(r) || h.env === IMAGE_ENV) continue;
+    if (!isLive(r)) continue;
     const c: ClusterHost = { name: h.name, env: h.env, role: h.role, image: h.image, address: r.ip! };
     if (h.service) c.service = h.service;
     const version = r.serviceVersion ?? h.version;

@@ -2,9 +2,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { allHosts, declaredHost, IMAGE_ENV, type Lab, type DeclaredHost } from '../config/load.js';
+import { allHosts, declaredHost, type Lab, type DeclaredHost } from '../config/load.js';
 import type { Inventory } from '../inventory/store.js';
-import type { ImageRecord, Lease } from '../inventory/types.js';
+import { machineRecord, type ImageRecord, type Lease } from '../inventory/types.js';
+import { machineFor } from '../inventory/boots.js';
 import { leasesFor } from '../kickstart/hosts.js';
 import { closeWindow, openWindow } from '../inventory/windows.js';
 import { hostContext, type Serving } from '../kickstart/context.js';
@@ -91,7 +92,7 @@ export async function vmSpecFor(lab: Lab, host: DeclaredHost, lease: Lease, file
 export async function recordReach(inv: Inventory, host: DeclaredHost, vm: VmInfo): Promise<void> {
   await inv.update((d) => {
     const now = new Date().toISOString();
-    const h = (d.hosts[host.name] ??= { name: host.name, env: host.env, role: host.role, image: host.image, state: 'installing', firstSeen: now, lastSeen: now, bootCount: 0 });
+    const h = machineFor(d, host.name, now, host);
     if (vm.sshForward) h.reach = vm.sshForward;
     else delete h.reach;
   });
@@ -187,7 +188,7 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
         let fetched = false;
         for (;;) {
           if (opts.signal?.aborted) throw new Interrupted(String(opts.signal.reason ?? 'a signal'));
-          const h = (await s.inventory.read()).hosts[s.host.name];
+          const h = machineRecord(await s.inventory.read(), s.host.name);
           if (h?.lastCallback && h.lastCallback >= s.started) return;
           if (!fetched && h?.installStarted && h.installStarted >= s.started) {
             fetched = true;
@@ -196,7 +197,7 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
           const state = (await s.provider.info(s.host.name)).state;
           if (state === 'stopped') {
             // The callback may have landed between the two reads: look once more.
-            const again = (await s.inventory.read()).hosts[s.host.name];
+            const again = machineRecord(await s.inventory.read(), s.host.name);
             if (again?.lastCallback && again.lastCallback >= s.started) return;
             throw await failure(s, 'failed', 'the installer stopped before calling back');
           }
@@ -228,7 +229,7 @@ async function failure(s: BuildState, state: 'failed' | 'stalled', why: string):
   const saved = path.join(logs, `${s.host.name}-${s.started.replace(/[:.]/g, '-')}.console.log`);
   writeFileSync(saved, `${tail}\n`);
   await setImage(s.inventory, s.host.name, { state, reason: why, consoleLog: saved, finished: new Date().toISOString() });
-  return new LabError(`${s.host.env === IMAGE_ENV ? 'image' : 'host'} ${s.host.name}: ${why}; console (last lines, kept in ${saved}):\n${tail.replace(/^/gm, '  | ')}`);
+  return new LabError(`${s.host.kind} ${s.host.name}: ${why}; console (last lines, kept in ${saved}):\n${tail.replace(/^/gm, '  | ')}`);
 }
 
 /**

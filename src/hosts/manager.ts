@@ -101,9 +101,11 @@ export async function resetHosts(inv: Inventory, paths: LabPaths, opts: SweepOpt
     const counts = new Map<string, number>();
     for (const e of entries) counts.set(e.name, (counts.get(e.name) ?? 0) + 1);
     for (const e of entries) {
-      const h = data.hosts[e.name];
+      // An image VM's boots go back to its own record, not among the hosts.
+      const records = data.imageVms[e.name] || data.images[e.name] ? data.imageVms : data.hosts;
+      const h = records[e.name];
       if (h && h.lastCallback && h.lastCallback > e.time) continue;
-      data.hosts[e.name] = {
+      records[e.name] = {
         ...(h ?? { firstSeen: e.time, state: 'up' as const }),
         name: e.name,
         ip: e.ip,

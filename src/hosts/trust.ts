@@ -2,7 +2,7 @@ import type { Inventory } from '../inventory/store.js';
 import { raiseAlert } from '../inventory/boots.js';
 import { keyFingerprint } from '../inventory/values.js';
 import { openWindow, windowOf } from '../inventory/windows.js';
-import type { InstallWindow } from '../inventory/types.js';
+import { machineRecord, type InstallWindow } from '../inventory/types.js';
 import { UsageError } from '../errors.js';
 
 /**
@@ -25,7 +25,7 @@ export type Rekeyed = { kind: 'accepted'; fingerprint: string } | { kind: 'windo
  */
 export async function rekey(inv: Inventory, host: string, minutes: number): Promise<Rekeyed> {
   return inv.update((d, log) => {
-    const h = d.hosts[host];
+    const h = machineRecord(d, host);
     if (!h) throw new UsageError(`no host "${host}" has called back`, 'see `lab hosts logged`');
     const now = new Date().toISOString();
     if (h.refusedKey) {

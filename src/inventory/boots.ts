@@ -1,6 +1,6 @@
 import { keyFingerprint } from './values.js';
 import type { DeclaredHost } from '../config/load.js';
-import { MAX_ALERTS, MAX_EVENTS, type Alert, type BootEvent, type HostRecord, type InventoryData } from './types.js';
+import { MAX_ALERTS, MAX_EVENTS, machineRecord, recordsOf, type Alert, type BootEvent, type HostRecord, type InventoryData } from './types.js';
 import type { LogSink } from './store.js';
 import { closeWindow, windowOf } from './windows.js';
 
@@ -31,14 +31,16 @@ function pushEvent(data: InventoryData, e: BootEvent): void {
   if (data.events.length > MAX_EVENTS) data.events.splice(0, data.events.length - MAX_EVENTS);
 }
 
-function hostFor(data: InventoryData, name: string, now: string, declared?: DeclaredHost): HostRecord {
-  const h = data.hosts[name] ?? { name, state: 'installing', firstSeen: now, lastSeen: now, bootCount: 0 };
-  if (declared) {
+/** The record of a machine, made when it has none: a declared host's or image VM's in its own place, any other in hosts. */
+export function machineFor(data: InventoryData, name: string, now: string, declared?: DeclaredHost): HostRecord {
+  const records = recordsOf(data, declared?.kind ?? 'host');
+  const h = records[name] ?? { name, state: 'installing', firstSeen: now, lastSeen: now, bootCount: 0 };
+  if (declared?.kind === 'host') {
     h.env = declared.env;
     h.role = declared.role;
     h.image = declared.image;
   }
-  data.hosts[name] = h;
+  records[name] = h;
   return h;
 }
 
@@ -58,7 +60,7 @@ export function raiseAlert(data: InventoryData, log: LogSink, alert: Alert): voi
  */
 export function recordKickstartFetch(data: InventoryData, declared: DeclaredHost, peer: { ip: string; mac?: string }, now = new Date()): void {
   const t = now.toISOString();
-  const h = hostFor(data, declared.name, t, declared);
+  const h = machineFor(data, declared.name, t, declared);
   h.state = 'installing';
   h.installStarted = t;
   h.lastSeen = t;
@@ -78,7 +80,7 @@ export function bootLogLine(t: string, cb: Callback): string {
  */
 export function acceptCallback(data: InventoryData, log: LogSink, cb: Callback, rules: CallbackRules, now = new Date()): Accepted {
   const t = now.toISOString();
-  const existing = data.hosts[cb.host];
+  const existing = machineRecord(data, cb.host);
   const refuse = (status: 403 | 409, error: string): Accepted => {
     raiseAlert(data, log, { time: t, host: cb.host, kind: 'callback-refused', detail: `from ${rules.peer}: ${error}` });
     return { ok: false, status, error };
@@ -102,7 +104,7 @@ export function acceptCallback(data: InventoryData, log: LogSink, cb: Callback, 
     raiseAlert(data, log, { time: t, host: cb.host, kind: 'host-key-changed', detail });
     return { ok: false, status: 409, error: `host key of ${cb.host} changed: ${detail}` };
   }
-  const h = hostFor(data, cb.host, t, rules.declared);
+  const h = machineFor(data, cb.host, t, rules.declared);
   h.mac = cb.mac;
   h.ip = ip;
   if (cb.hostKey) {

@@ -40,8 +40,9 @@ const host = z.looseObject({
 });
 
 const schema = z.looseObject({
-  version: z.literal(1, { error: 'expected 1: this lab does not know this inventory version' }),
+  version: z.literal([1, 2], { error: 'expected 1 or 2: this lab does not know this inventory version' }),
   hosts: z.record(hostName, host),
+  imageVms: z.record(hostName, host).optional(),
   leases: z.record(hostName, z.looseObject({ ip: ip.optional(), mac })),
   images: z.record(z.string(), z.looseObject({ name: text, state: z.enum(['installing', 'installed', 'stalled', 'failed']) })),
   events: z.array(z.looseObject({ time, host: text })),
@@ -62,19 +63,48 @@ export function parseInventory(raw: unknown, file: string): InventoryData {
     throw refused(file, fieldPath(first.path), issueText(first));
   }
   // The file's own objects, not zod's copies: key order and fields lab does not know stay as they were.
-  const data = raw as InventoryData;
+  const data = migrate(raw as StoredInventory);
+  if (data.imageVms === undefined) throw refused(file, 'imageVms', 'expected an object (inventory version 2)');
   // Record names for each map must be the record's own (a copy under another key would shadow a host).
-  for (const [k, h] of Object.entries(data.hosts)) if (h.name !== k) throw refused(file, `hosts.${k}.name`, `expected "${k}", the key it is filed under`);
-  return {
+  for (const map of ['hosts', 'imageVms'] as const) {
+    for (const [k, h] of Object.entries(data[map])) if (h.name !== k) throw refused(file, `${map}.${k}.name`, `expected "${k}", the key it is filed under`);
+  }
+  const parsed: InventoryData = {
     ...data,
     hosts: keyed(data.hosts),
+    imageVms: keyed(data.imageVms),
     leases: keyed(data.leases),
     images: keyed(data.images),
     monitors: data.monitors && keyed(data.monitors),
     windows: keyed(data.windows),
     alerts: data.alerts ?? [],
   };
+  if ((raw as StoredInventory).version !== 2) migrated.add(parsed);
+  return parsed;
 }
+
+/** db.json as any version of lab wrote it. */
+type StoredInventory = Omit<InventoryData, 'version' | 'imageVms'> & { version: 1 | 2; imageVms?: InventoryData['imageVms'] };
+
+/** Version 1 kept image VMs as hosts of a reserved environment "images": they move to imageVms, every record kept as it was. */
+export const IMAGES_V1_ENV = 'images';
+
+function migrate(data: StoredInventory): InventoryData {
+  if (data.version === 2) return data as InventoryData;
+  const hosts: InventoryData['hosts'] = {};
+  const imageVms: InventoryData['imageVms'] = {};
+  for (const [k, h] of Object.entries(data.hosts)) {
+    if (h.env === IMAGES_V1_ENV && h.role === 'image') {
+      const { env: _env, role: _role, ...vm } = h;
+      imageVms[k] = vm;
+    } else hosts[k] = h;
+  }
+  return { ...data, version: 2, hosts, imageVms };
+}
+
+/** Inventories read from a file of an older version: the next change writes them whatever it changed. */
+const migrated = new WeakSet<InventoryData>();
+export const wasMigrated = (data: InventoryData) => migrated.has(data);
 
 function refused(file: string, field: string, why: string): LabError {
   return new LabError(`${file}: ${field}: ${why}; the file was left as it is`, {

@@ -6,7 +6,7 @@ import { LabError, messageOf } from '../errors.js';
 import type { LabPaths } from '../project/paths.js';
 import { appendWhole, isStorageFailure, privateDir, storageError, writeFileAtomic } from '../util/files.js';
 import { emptyInventory, type InventoryData } from './types.js';
-import { parseInventory } from './schema.js';
+import { parseInventory, wasMigrated } from './schema.js';
 
 /** Lines for inventory/booted.log, appended once the change that made them is on disk. */
 export type LogSink = (line: string) => void;
@@ -124,6 +124,8 @@ export class Inventory {
     }
     try {
       const db = await this.load();
+      // A file of an older version is written as the current one at its first change, even one that changes nothing.
+      const older = wasMigrated(db.data);
       const before = JSON.stringify(db.data);
       let ok = batch;
       let outcome = this.apply(db.data, ok);
@@ -135,7 +137,7 @@ export class Inventory {
       }
       if (ok.length === 0) return;
       // Nothing changed (a check that found nothing to do): the file stays as it is.
-      if (outcome.lines.length === 0 && JSON.stringify(db.data) === before) {
+      if (!older && outcome.lines.length === 0 && JSON.stringify(db.data) === before) {
         ok.forEach((p, i) => p.resolve(outcome.results[i]));
         return;
       }

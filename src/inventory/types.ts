@@ -107,9 +107,15 @@ export interface MonitorRecord {
   lastCycle?: string;
 }
 
+/** What a declared machine is: a host of an environment, or the VM an image is built as. */
+export type MachineKind = 'host' | 'image';
+
 export interface InventoryData {
-  version: 1;
+  version: 2;
+  /** Hosts of the environments (and hosts made by hand, when lab serve records them). */
   hosts: Record<string, HostRecord>;
+  /** The VM each image is built as, by image name: not a host of any environment, so no listing, deploy or balancer sees it. */
+  imageVms: Record<string, HostRecord>;
   leases: Record<string, Lease>;
   images: Record<string, ImageRecord>;
   events: BootEvent[];
@@ -128,7 +134,17 @@ export function keyed<T>(from: Record<string, T> = {}): Record<string, T> {
 }
 
 export function emptyInventory(): InventoryData {
-  return { version: 1, hosts: keyed(), leases: keyed(), images: keyed(), events: [], windows: keyed(), alerts: [] };
+  return { version: 2, hosts: keyed(), imageVms: keyed(), leases: keyed(), images: keyed(), events: [], windows: keyed(), alerts: [] };
+}
+
+/** Where the records of machines of this kind are kept. */
+export function recordsOf(data: InventoryData, kind: MachineKind): Record<string, HostRecord> {
+  return kind === 'image' ? data.imageVms : data.hosts;
+}
+
+/** A machine's record by name, a host's or an image VM's (names are unique across both). */
+export function machineRecord(data: InventoryData, name: string): HostRecord | undefined {
+  return data.hosts[name] ?? data.imageVms[name];
 }
 
 export const MAX_ALERTS = 500;

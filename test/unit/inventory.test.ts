@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { repo, tempLab, eventually } from '../helpers.js';
@@ -77,6 +77,45 @@ test('a change that throws is refused alone; the rest of its batch is written', 
     ]);
     assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
     assert.deepEqual(Object.keys(readDb(dir).hosts).sort(), ['one', 'two']);
+  } finally {
+    cleanup();
+  }
+});
+
+test('an inventory of version 1 (image VMs as hosts of env "images") is read as version 2 and written so at its first change, every record kept', async () => {
+  const { dir, cleanup } = await tempLab();
+  try {
+    const file = path.join(dir, 'inventory', 'db.json');
+    const t = '2026-11-01T10:00:00.000Z';
+    const mini = { name: 'mini', env: 'images', role: 'image', image: 'mini', mac: '52:54:00:aa:00:01', ip: '10.0.2.15', hostKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl', state: 'up', firstSeen: t, lastSeen: t, lastCallback: t, bootCount: 3, reach: { address: '127.0.0.1', port: 40022 } };
+    const worker = { name: 'demo-worker-1', env: 'demo', role: 'worker', image: 'mini', mac: '52:54:00:aa:00:02', ip: '10.0.2.15', state: 'down', firstSeen: t, lastSeen: t, lastCallback: t, bootCount: 1, serviceVersion: '1.0.0' };
+    const v1 = {
+      version: 1,
+      hosts: { mini, 'demo-worker-1': worker },
+      leases: { mini: { mac: mini.mac }, 'demo-worker-1': { mac: worker.mac } },
+      images: { mini: { name: 'mini', state: 'installed', install: 'kernel', started: t, finished: t } },
+      events: [{ time: t, kind: 'callback', host: 'mini' }],
+      alerts: [],
+      somethingLabDoesNotKnow: { kept: true },
+    };
+    writeFileSync(file, JSON.stringify(v1));
+    const inv = new Inventory(labPaths(dir));
+    const read = await inv.read();
+    assert.equal(read.version, 2);
+    assert.deepEqual(Object.keys(read.hosts), ['demo-worker-1']);
+    const { env: _e, role: _r, ...vm } = mini;
+    assert.deepEqual({ ...read.imageVms.mini }, vm);
+    // A read changes nothing on disk; the first change writes version 2 whatever it changed.
+    assert.equal(readDb(dir).version, 1);
+    await inv.update(() => undefined);
+    const after = readDb(dir) as InventoryData & { somethingLabDoesNotKnow?: unknown };
+    assert.equal(after.version, 2);
+    assert.deepEqual(after.imageVms.mini, vm);
+    assert.deepEqual(after.hosts['demo-worker-1'], worker);
+    assert.deepEqual([after.leases, after.images, after.events, after.somethingLabDoesNotKnow], [v1.leases, v1.images, v1.events, v1.somethingLabDoesNotKnow]);
+    // An image VM is no host: the host manager lists only the environment's.
+    const logged = await execa('node', [path.join(repo, 'dist', 'cli.js'), '--lab', dir, 'hosts', 'logged', '--json']);
+    assert.deepEqual((JSON.parse(logged.stdout) as { name: string }[]).map((h) => h.name), ['demo-worker-1']);
   } finally {
     cleanup();
   }

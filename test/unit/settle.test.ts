@@ -20,7 +20,7 @@ interface Model {
 function world(hosts: Record<string, Model>) {
   const calls: string[] = [];
   const said: string[] = [];
-  const declared = (name: string): DeclaredHost => ({ name, env: 'demo', role: 'worker', image: 'mini', service: 'hello', version: '1.0.0', index: 1 });
+  const declared = (name: string): DeclaredHost => ({ kind: 'host', name, env: 'demo', role: 'worker', image: 'mini', service: 'hello', version: '1.0.0', index: 1 });
   const result = (host: string, op: string, outcome: HostResult['outcome'], detail?: string, changed?: boolean): HostResult => ({ host, operation: op, env: 'demo', role: 'worker', version: '1.0.0', outcome, ms: 1, detail, changed, output: [] });
   const steps: SettleSteps = {
     async run(op, hs) {
