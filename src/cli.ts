@@ -1,22 +1,36 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { isLabError, ExitCode, UsageError } from './errors.js';
-import { register as init } from './cli/init.js';
-import { register as check } from './cli/check.js';
-import { register as serve } from './cli/serve.js';
-import { register as kickstart } from './cli/kickstart.js';
-import { register as pxe } from './cli/pxe.js';
-import { register as hosts } from './cli/hosts.js';
-import { register as image } from './cli/image.js';
-import { register as ssh } from './cli/ssh.js';
-import { register as env } from './cli/env.js';
-import { register as monitor } from './cli/monitor.js';
-import { register as doctor } from './cli/doctor.js';
-import { register as completion } from './cli/completion.js';
-import { registerServices, registerServicesList, labDirOf } from './cli/service.js';
-import { serviceNames } from './deploy/services.js';
-import { labPaths } from './project/paths.js';
 import { isStorageFailure, storageError } from './util/files.js';
+import { commandWord, labDirOf } from './cli/argv.js';
+import { serviceNames } from './project/services.js';
+import { labPaths } from './project/paths.js';
+
+type Register = (program: Command) => void;
+
+/**
+ * The built-in commands by name, each module loaded only when its command
+ * runs: a command pays for what it uses (`lab hosts list` does not load the
+ * server, SSH or the providers). Help, completion and unknown words load them all.
+ */
+const COMMANDS: Record<string, () => Promise<Register>> = {
+  init: async () => (await import('./cli/init.js')).register,
+  check: async () => (await import('./cli/check.js')).register,
+  serve: async () => (await import('./cli/serve.js')).register,
+  kickstart: async () => (await import('./cli/kickstart.js')).register,
+  pxe: async () => (await import('./cli/pxe.js')).register,
+  hosts: async () => (await import('./cli/hosts.js')).register,
+  image: async () => (await import('./cli/image.js')).register,
+  'ssh-config': async () => (await import('./cli/ssh.js')).register,
+  ssh: async () => (await import('./cli/ssh.js')).register,
+  env: async () => (await import('./cli/env.js')).register,
+  monitor: async () => (await import('./cli/monitor.js')).register,
+  doctor: async () => (await import('./cli/doctor.js')).register,
+  completion: async () => (await import('./cli/completion.js')).register,
+  services: async () => (await import('./cli/service.js')).registerServicesList,
+};
+const builtIn = Object.keys(COMMANDS);
+
 
 const program = new Command('lab')
   .description('a local VM lab manager: build hosts from kickstart, serve them, track them, deploy to them')
@@ -28,23 +42,36 @@ const program = new Command('lab')
   .showHelpAfterError('(run with --help for usage)')
   .exitOverride();
 
-for (const register of [init, check, serve, kickstart, pxe, hosts, image, ssh, env, monitor, doctor, completion, registerServicesList]) register(program);
-const builtIn = program.commands.map((c) => c.name());
-registerServices(program, process.argv.slice(2));
+const argv = process.argv.slice(2);
+const word = commandWord(argv);
+if (word !== undefined && Object.hasOwn(COMMANDS, word) && word !== 'completion') {
+  (await COMMANDS[word]!())(program);
+} else if (word !== undefined && serviceNames(labPaths(labDirOf(argv)).services).includes(word)) {
+  (await import('./cli/service.js')).registerServices(program, argv, builtIn);
+} else {
+  // Help, completion (generated from every command), a service's operation or a word that is neither: all of them.
+  const loaded = new Set<Register>();
+  for (const load of Object.values(COMMANDS)) {
+    const register = await load();
+    if (!loaded.has(register)) register(program);
+    loaded.add(register);
+  }
+  (await import('./cli/service.js')).registerServices(program, argv, builtIn);
+}
 
 // Neither a command nor a service: say which exist (commander would only suggest one).
 program
   .usage('[options] <command> | <service> <operation>')
   .argument('[words...]')
   .allowUnknownOption()
-  .action((words: string[]) => {
+  .action(async (words: string[]) => {
     if (words.length === 0) {
       program.outputHelp();
       process.exitCode = ExitCode.usage;
       return;
     }
     if (words[0]!.startsWith('-')) throw new UsageError(`unknown option "${words[0]}"`, 'see `lab --help`');
-    const services = serviceNames(labPaths(labDirOf(process.argv.slice(2))).services);
+    const services = serviceNames(labPaths(labDirOf(argv)).services);
     throw new UsageError(
       `unknown command or service "${words[0]}"; services: ${services.join(', ') || 'none'}; commands: ${builtIn.join(', ')}`,
       'see `lab --help` and `lab services`',

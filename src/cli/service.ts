@@ -5,6 +5,7 @@ import { runOperation, failedResults, type HostResult } from '../deploy/run.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { labPaths } from '../project/paths.js';
 import { openLab, intOption } from './common.js';
+import { labDirOf } from './argv.js';
 import { print, printJson, table } from './output.js';
 
 /**
@@ -27,16 +28,6 @@ interface OpFlags {
 
 export const DEFAULT_PARALLEL = 32;
 
-/** The --lab value of a command line not yet parsed (commander parses after commands are known). */
-export function labDirOf(argv: string[]): string {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '--') break;
-    if (a === '--lab') return argv[i + 1] ?? '.';
-    if (a.startsWith('--lab=')) return a.slice('--lab='.length);
-  }
-  return '.';
-}
 
 /** The commands made for the lab folder's services (completion leaves them out: it reads them at completion time). */
 export const serviceCommands = new WeakSet<Command>();
@@ -44,8 +35,8 @@ export const serviceCommands = new WeakSet<Command>();
 /** Service folders named like a built-in command: not runnable, reported by `lab services`. */
 const shadowed: string[] = [];
 
-export function registerServices(program: Command, argv: string[]): void {
-  const taken = new Set(program.commands.flatMap((c) => [c.name(), ...c.aliases()]));
+export function registerServices(program: Command, argv: string[], builtIn: string[]): void {
+  const taken = new Set(builtIn);
   for (const name of serviceNames(labPaths(labDirOf(argv)).services)) {
     if (taken.has(name)) {
       shadowed.push(name);

@@ -1,9 +1,12 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { importLabModule, type Lab } from '../config/load.js';
 import { UsageError } from '../errors.js';
 import { shown } from '../project/paths.js';
+import { serviceNames } from '../project/services.js';
+
+export { serviceNames };
 import type { Operation, ServiceDefinition } from './types.js';
 
 /** A service folder with a service.ts, loaded and checked. */
@@ -25,14 +28,6 @@ const serviceSchema = z.strictObject({
     .refine((ops) => Object.keys(ops).length > 0, { error: 'expected at least one operation' }),
 });
 
-/** Names of the folders under services/ that hold a service.ts, sorted. */
-export function serviceNames(servicesDir: string): string[] {
-  if (!existsSync(servicesDir)) return [];
-  return readdirSync(servicesDir, { withFileTypes: true })
-    .filter((d) => d.isDirectory() && existsSync(path.join(servicesDir, d.name, 'service.ts')))
-    .map((d) => d.name)
-    .sort();
-}
 
 export async function loadService(lab: Lab, name: string): Promise<Service> {
   const names = serviceNames(lab.paths.services);

@@ -4,7 +4,7 @@ import { readFileSync, readdirSync, statSync, mkdtempSync, rmSync, existsSync, w
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { lab, tempLab, callbackToken } from '../helpers.js';
+import { lab, tempLab, callbackToken, repo } from '../helpers.js';
 
 test('lab init scaffolds a lab folder and refuses to overwrite one', async () => {
   const parent = mkdtempSync(path.join(tmpdir(), 'lab-init-'));
@@ -221,6 +221,29 @@ test('lab completion bash and zsh complete commands, options, and the lab folder
     const bad = await lab(['completion', 'fish']);
     assert.equal(bad.exitCode, 2);
     assert.match(bad.stderr, /^lab: completion: no shell "fish"; shells: bash, zsh$/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('a command loads what it uses: lab hosts list loads neither the server, the templates nor the file watcher; --help loads every command', async () => {
+  const { dir, cleanup } = await tempLab();
+  const loaded = path.join(dir, 'loaded.txt');
+  const packages = async (args: string[]) => {
+    writeFileSync(loaded, '');
+    const r = await execa('node', ['--import', path.join(repo, 'test', 'fixtures', 'loaded-packages.mjs'), path.join(repo, 'dist', 'cli.js'), '--lab', dir, ...args], {
+      env: { LAB_LOADED_PACKAGES: loaded },
+      reject: false,
+    });
+    assert.equal(r.exitCode, 0, r.stderr);
+    return new Set(readFileSync(loaded, 'utf8').split('\n').filter(Boolean));
+  };
+  try {
+    const list = await packages(['hosts', 'list']);
+    assert.ok(list.has('commander') && list.has('lowdb'), [...list].join(' '));
+    for (const heavy of ['express', 'nunjucks', 'chokidar']) assert.ok(!list.has(heavy), `lab hosts list loaded ${heavy}`);
+    // The hook sees what it should: help describes every command, so it loads the server's module too.
+    assert.ok((await packages(['--help'])).has('express'));
   } finally {
     cleanup();
   }
