@@ -56,7 +56,7 @@ export async function createVm(c: EnvContext, host: DeclaredHost): Promise<void>
  * (CentOS) if it has no VM, boot it if stopped, and wait for its callback.
  * A host that runs and called back is left alone unless restart.
  */
-export async function bringUp(c: EnvContext, host: DeclaredHost, opts: { restart?: boolean; deadlineMs: number }): Promise<HostUp> {
+export async function bringUp(c: EnvContext, host: DeclaredHost, opts: { restart?: boolean; deadlineMs: number; servedHere?: boolean }): Promise<HostUp> {
   const name = host.name;
   try {
     let vm = await c.provider.info(name);
@@ -75,12 +75,12 @@ export async function bringUp(c: EnvContext, host: DeclaredHost, opts: { restart
       if (record?.lastCallback && (record.state === 'up' || (await sweep([record], PROBE))[0]?.alive)) return { host: name, outcome: 'running' };
       // Booting already (an earlier run was interrupted): wait for its callback.
       c.say(name, 'booting (started earlier), waiting for its callback');
-      return await waitCallback(c, name, record?.lastCallback ?? '', opts.deadlineMs);
+      return await waitCallback(c, name, record?.lastCallback ?? '', opts);
     }
     const since = new Date().toISOString();
     c.say(name, 'starting');
     await c.provider.start(name, { boot: { kind: 'disk' } });
-    return await waitCallback(c, name, since, opts.deadlineMs);
+    return await waitCallback(c, name, since, opts);
   } catch (e) {
     const detail = messageOf(e).split('\n')[0];
     c.say(name, `failed: ${detail}`);
@@ -88,7 +88,7 @@ export async function bringUp(c: EnvContext, host: DeclaredHost, opts: { restart
   }
 }
 
-async function waitCallback(c: EnvContext, name: string, after: string, deadlineMs: number): Promise<HostUp> {
+async function waitCallback(c: EnvContext, name: string, after: string, { deadlineMs, servedHere }: { deadlineMs: number; servedHere?: boolean }): Promise<HostUp> {
   const end = Date.now() + deadlineMs;
   for (;;) {
     const h = (await c.inventory.read()).hosts[name];
@@ -101,7 +101,11 @@ async function waitCallback(c: EnvContext, name: string, after: string, deadline
       const tail = (await c.provider.consoleTail(name, 3)).split('\n').filter(Boolean).pop() ?? '';
       throw new Error(`its VM stopped before calling back${tail ? ` (console: ${tail.trim()})` : ''}`);
     }
-    if (Date.now() > end) throw new Error(`no boot callback within ${Math.round(deadlineMs / 1000)} s (is lab serve running? see lab hosts logged)`);
+    if (Date.now() > end) {
+      // Served here, the server is there: the guest did not reach it (or did not boot far enough). Else the running lab serve may not be the right one.
+      const look = servedHere ? `see its console: ${(await c.provider.consoleTail(name, 1)).trim() || 'empty'}` : 'is lab serve running and reachable from the lab network? see lab hosts logged';
+      throw new Error(`no boot callback within ${Math.round(deadlineMs / 1000)} s (${look})`);
+    }
     await sleep(500);
   }
 }

@@ -35,9 +35,9 @@ async function withServer<T>(c: EnvContext, fn: (servedHere: boolean) => Promise
   }
 }
 
-async function bringUpAll(c: EnvContext, hosts: DeclaredHost[], o: StartOptions, restart: boolean): Promise<HostUp[]> {
+async function bringUpAll(c: EnvContext, hosts: DeclaredHost[], o: StartOptions, restart: boolean, servedHere: boolean): Promise<HostUp[]> {
   await ensureImages(c, hosts);
-  return mapBounded(hosts, o.hostParallel, (h) => bringUp(c, h, { restart, deadlineMs: o.bootDeadlineMs }));
+  return mapBounded(hosts, o.hostParallel, (h) => bringUp(c, h, { restart, deadlineMs: o.bootDeadlineMs, servedHere }));
 }
 
 /** Hosts of the environment that called back and answer a probe now. */
@@ -51,7 +51,7 @@ async function liveHosts(c: EnvContext, env: string): Promise<DeclaredHost[]> {
 export async function startEnv(c: EnvContext, env: string, mode: StartMode, o: StartOptions): Promise<StartReport> {
   const hosts = wantedHosts(c.lab, env, mode);
   return withServer(c, async (servedHere) => {
-    const up = await bringUpAll(c, hosts, o, false);
+    const up = await bringUpAll(c, hosts, o, false, servedHere);
     const live = await liveHosts(c, env);
     const services = await settleServices(c, live, o);
     return { hosts: up, services, servedHere };
@@ -68,7 +68,7 @@ export async function startWorker(c: EnvContext, env: string, name: string, o: S
     // A running host leaves its peers' view before it goes down, so the balancer sends it nothing while it restarts.
     const before = await liveHosts(c, env);
     if (before.some((h) => h.name === name)) await drain(c, [name], before, o);
-    const up = await bringUpAll(c, [host], o, true);
+    const up = await bringUpAll(c, [host], o, true, servedHere);
     const live = await liveHosts(c, env);
     const services = await settleServices(c, live.filter((h) => h.name === name || h.service !== host.service), o);
     return { hosts: up, services, servedHere };

@@ -62,8 +62,14 @@ export interface CallbackServer {
 export async function callbackServer(lab: Lab, opts: ServeOptions = {}): Promise<CallbackServer> {
   const running = await findServer(lab);
   if (running) return { url: running.url, guestUrl: running.guestUrl };
-  const started = await startServer(lab, opts);
-  return { url: started.url, guestUrl: started.guestUrl, started };
+  try {
+    const started = await startServer(lab, opts);
+    return { url: started.url, guestUrl: started.guestUrl, started };
+  } catch (e) {
+    // The caller (image build, env start, the monitor) has no --bind or --port of its own: the way out is a lab serve.
+    if (e instanceof EnvironmentError && e.kind === 'environment' && e.message.startsWith('cannot listen')) throw new EnvironmentError(`${e.message} (serving callbacks for this command, as no lab serve runs)`, 'bring up the lab network first, or run `lab serve` with --bind or --port where it can listen');
+    throw e;
+  }
 }
 
 function listen(server: Server, port: number, host: string): Promise<void> {

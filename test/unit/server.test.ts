@@ -215,3 +215,19 @@ test('reads of the inventory during a burst of callbacks lose none of them', asy
   assert.ok(done.slice(0, 100).every((r) => (r as Response).status === 200));
   assert.equal((await boots()) - before, 100);
 });
+
+test('a command that serves callbacks itself, and cannot listen, says so and names lab serve, not options it lacks', async () => {
+  // The scaffold is bridged on 10.77.0.1, an address no interface here holds outside the lab's namespace.
+  const { dir, cleanup } = await tempLab();
+  try {
+    const { loadLab } = await import('../../src/config/load.js');
+    const { callbackServer } = await import('../../src/server/serve.js');
+    await assert.rejects(callbackServer(await loadLab(dir)), (e: Error & { hint?: string }) => {
+      assert.match(e.message, /^cannot listen on 10\.77\.0\.1:8077: no interface of this machine has the address 10\.77\.0\.1 \(serving callbacks for this command, as no lab serve runs\)$/);
+      assert.equal(e.hint, 'bring up the lab network first, or run `lab serve` with --bind or --port where it can listen');
+      return true;
+    });
+  } finally {
+    cleanup();
+  }
+});
