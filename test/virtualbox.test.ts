@@ -6,11 +6,17 @@ import path from 'node:path';
 import { repo, lab, tempLab, userNetworking } from './helpers.js';
 import { parseVersion, parseMachineReadable, parseVmList, vboxError, isTransient, macFromVBox } from '../src/providers/virtualbox/parse.js';
 import { VBoxDriver } from '../src/providers/virtualbox/driver.js';
-import { VirtualBoxProvider } from '../src/providers/virtualbox/provider.js';
+import { VirtualBoxProvider, vboxUserHome } from '../src/providers/virtualbox/provider.js';
 import type { VmSpec } from '../src/providers/types.js';
 
 const fixtures = path.join(repo, 'test', 'fixtures', 'vboxmanage');
 const fixture = (f: string) => readFileSync(path.join(fixtures, f), 'utf8');
+
+test("VirtualBox's TFTP folder follows VBOX_USER_HOME, as VirtualBox does, else the platform's user home", () => {
+  assert.equal(vboxUserHome({ VBOX_USER_HOME: '/srv/vbox' }, 'linux', '/home/u'), '/srv/vbox');
+  assert.equal(vboxUserHome({}, 'linux', '/home/u'), '/home/u/.config/VirtualBox');
+  assert.equal(vboxUserHome({}, 'darwin', '/Users/u'), '/Users/u/Library/VirtualBox');
+});
 
 test('recorded VBoxManage output parses into typed values', () => {
   assert.deepEqual(parseVersion(fixture('version-7.0.txt')), { major: 7, minor: 0, patch: 10, raw: '7.0.10r158379' });
@@ -135,8 +141,8 @@ test('VBoxManage errors become one readable error: exit 0 with an error on stder
 
 test('lab image build, clone, start, stop and del with provider virtualbox run through the CLI against the stand-in', { timeout: 120_000 }, async () => {
   const vb = standIn('7.0.10r158379');
-  const tftp = path.join(vb.dir, 'TFTP');
-  const env = { LAB_VBOXMANAGE: path.join(fixtures, 'VBoxManage'), LAB_VBOX_TFTP: tftp, VBOX_STANDIN_TFTP: tftp };
+  // VirtualBox's user home, as a user sets it: lab's TFTP folder and the stand-in's both follow it.
+  const env = { LAB_VBOXMANAGE: path.join(fixtures, 'VBoxManage'), VBOX_USER_HOME: vb.dir };
   const { dir, cleanup } = await tempLab((s) => userNetworking(s).replace("provider: 'qemu'", "provider: 'virtualbox'"));
   try {
     const run = (args: string[]) => lab(['--lab', dir, ...args], { env });

@@ -19,13 +19,19 @@ const BASE_SNAPSHOT = 'lab-base';
  * puts pxelinux there under that name, with a pxelinux.cfg/01-<mac> that
  * boots the given kernel, initrd and kernel line.
  */
+/** VirtualBox's own folder (VirtualBox.xml, its TFTP folder): $VBOX_USER_HOME when set, as VirtualBox itself reads it, else the platform's. */
+export function vboxUserHome(env: NodeJS.ProcessEnv = process.env, platform: NodeJS.Platform = process.platform, home = homedir()): string {
+  if (env.VBOX_USER_HOME) return env.VBOX_USER_HOME;
+  return platform === 'darwin' ? path.join(home, 'Library', 'VirtualBox') : path.join(home, '.config', 'VirtualBox');
+}
+
 export class VirtualBoxProvider implements Provider {
   readonly name = 'virtualbox';
   constructor(
     private readonly vmsDir: string,
     private readonly driver = new VBoxDriver(),
     /** VirtualBox's NAT TFTP root: the TFTP folder beside VirtualBox.xml. */
-    private readonly tftpRoot = process.env.LAB_VBOX_TFTP ?? path.join(homedir(), '.config', 'VirtualBox', 'TFTP'),
+    private readonly tftpRoot = path.join(vboxUserHome(), 'TFTP'),
   ) {}
 
   private dir(name: string): string {
