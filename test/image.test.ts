@@ -75,7 +75,8 @@ test('image build by direct kernel boot: callback recorded, a rerun is a no-op, 
 });
 
 test('image build over PXE (QEMU TFTP, pxelinux) and from an installer ISO (kernel from images/pxeboot/, ISO as CD-ROM)', { timeout: 600_000 }, async () => {
-  const { dir, cleanup } = await tempLab(withImages);
+  const port = await freePort();
+  const { dir, cleanup } = await tempLab((s) => withImages(s).replace('serverPort: 8077', `serverPort: ${port}`));
   try {
     // An ISO laid out as CentOS's: images/pxeboot/vmlinuz and initrd.img (here the mini guest's).
     const guest = await miniGuest();
@@ -103,8 +104,9 @@ test('image build over PXE (QEMU TFTP, pxelinux) and from an installer ISO (kern
 
 test('an install that never calls back is stalled at its deadline: console tail shown and kept, the VM removed', { timeout: 300_000 }, async () => {
   // A kickstart with no callback in %post, whose installer stays up instead of powering off.
+  const port = await freePort();
   const { dir, cleanup } = await tempLab((s) =>
-    userNetworking(s).replace('    mini: {', "    silent: { distro: 'mini', kickstart: 'kickstart/silent.cfg', memory: 256, disk: 64, installTimeout: 25 },\n    mini: {"),
+    userNetworking(s).replace('serverPort: 8077', `serverPort: ${port}`).replace('    mini: {', "    silent: { distro: 'mini', kickstart: 'kickstart/silent.cfg', memory: 256, disk: 64, installTimeout: 25 },\n    mini: {"),
   );
   try {
     const r = await lab(['--lab', dir, 'image', 'build', 'silent']);
@@ -125,7 +127,8 @@ test('an install that never calls back is stalled at its deadline: console tail 
 });
 
 test('an interrupted build is undone (Ctrl-C) or cleaned up by the next build (killed outright)', { timeout: 600_000 }, async () => {
-  const { dir, cleanup } = await tempLab(userNetworking);
+  const port = await freePort();
+  const { dir, cleanup } = await tempLab((s) => userNetworking(s).replace('serverPort: 8077', `serverPort: ${port}`));
   const { cli } = await import('./helpers.js');
   try {
     const startBuild = () => execa(process.execPath, [cli, '--lab', dir, 'image', 'build', 'mini'], { reject: false, all: true });

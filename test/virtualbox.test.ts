@@ -3,11 +3,15 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, readFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { repo, lab, tempLab, userNetworking } from './helpers.js';
+import { execa } from 'execa';
+import { repo, lab, tempLab, userNetworking, freePort } from './helpers.js';
+import { serveInNs } from './netns.js';
+import type { InventoryData } from '../src/inventory/types.js';
 import { parseVersion, parseMachineReadable, parseVmList, vboxError, isTransient, macFromVBox } from '../src/providers/virtualbox/parse.js';
 import { VBoxDriver } from '../src/providers/virtualbox/driver.js';
 import { VirtualBoxProvider, vboxUserHome } from '../src/providers/virtualbox/provider.js';
 import type { VmSpec } from '../src/providers/types.js';
+import type { LabNetwork } from '../src/providers/virtualbox/network.js';
 
 const fixtures = path.join(repo, 'test', 'fixtures', 'vboxmanage');
 const fixture = (f: string) => readFileSync(path.join(fixtures, f), 'utf8');
@@ -40,10 +44,12 @@ test('recorded VBoxManage output parses into typed values', () => {
   assert.equal(vboxError('0%...100%\n'), undefined);
 });
 
-function standIn(version: string, extra: Record<string, string> = {}) {
+/** A stand-in VirtualBox of this version on this host OS, and the provider for a lab named "test" (bridged when network is given). */
+function standIn(version: string, extra: Record<string, string> = {}, o: { hostOs?: NodeJS.Platform; network?: LabNetwork } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), 'lab-vbox-'));
   const env = {
     VBOX_STANDIN_VERSION: version,
+    VBOX_STANDIN_HOST_OS: o.hostOs ?? 'linux',
     VBOX_STANDIN_STATE: path.join(dir, 'state.json'),
     VBOX_STANDIN_LOG: path.join(dir, 'calls.log'),
     ...extra,
@@ -51,12 +57,19 @@ function standIn(version: string, extra: Record<string, string> = {}) {
   const saved = { ...process.env };
   Object.assign(process.env, env);
   const driver = new VBoxDriver(path.join(fixtures, 'VBoxManage'), { tries: 5, delayMs: 10 });
-  const provider = new VirtualBoxProvider(path.join(dir, 'vms'), driver, path.join(dir, 'TFTP'));
+  const said: string[] = [];
+  const provider = new VirtualBoxProvider(path.join(dir, 'vms'), driver, { lab: 'test', tftpRoot: path.join(dir, 'TFTP'), network: o.network, hostOs: o.hostOs ?? 'linux', say: (l) => said.push(l) });
   return {
     dir,
     provider,
+    said,
     calls: () => readFileSync(env.VBOX_STANDIN_LOG, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as string[]),
-    state: () => JSON.parse(readFileSync(env.VBOX_STANDIN_STATE, 'utf8')) as { vms: Record<string, { name: string; state: string; settings: Record<string, unknown>; snapshots: string[] }> },
+    state: () =>
+      JSON.parse(readFileSync(env.VBOX_STANDIN_STATE, 'utf8')) as {
+        vms: Record<string, { name: string; groups: string; state: string; settings: Record<string, unknown>; snapshots: string[] }>;
+        hostonlyifs: { name: string; ip: string; netmask: string }[];
+        hostonlynets: { name: string; netmask: string; lower: string; upper: string }[];
+      },
     done: () => {
       process.env = saved;
       rmSync(dir, { recursive: true, force: true });
@@ -83,8 +96,10 @@ test('VirtualBox 7.x: a whole build, start, stop, clone and delete runs through 
 
     // The installer's kernel line reaches the guest through NAT TFTP: <vm>.pxe and pxelinux.cfg/01-<mac>.
     await vb.provider.start('mini', { boot: { kind: 'kernel', kernel, initrd, append: 'inst.ks=http://10.0.2.2:8077/ks/mini console=ttyS0' }, noReboot: true });
-    assert.ok(existsSync(path.join(vb.dir, 'TFTP', 'mini.pxe')));
-    assert.match(readFileSync(path.join(vb.dir, 'TFTP', 'pxelinux.cfg', '01-08-00-27-12-34-56'), 'utf8'), /APPEND initrd=lab\/mini\/initrd.img inst.ks=http:\/\/10.0.2.2:8077\/ks\/mini console=ttyS0/);
+    // VirtualBox's VM names are global to the user: lab's carry the lab's name, and sit in its group.
+    assert.ok(existsSync(path.join(vb.dir, 'TFTP', 'test-mini.pxe')));
+    assert.deepEqual(Object.values(vb.state().vms).map((v) => [v.name, v.groups]), [['test-mini', '/test']]);
+    assert.match(readFileSync(path.join(vb.dir, 'TFTP', 'pxelinux.cfg', '01-08-00-27-12-34-56'), 'utf8'), /APPEND initrd=lab\/test-mini\/initrd.img inst.ks=http:\/\/10.0.2.2:8077\/ks\/mini console=ttyS0/);
     assert.equal(vb.calls().filter((c) => c[0] === 'startvm').length, 2, 'the session lock was retried');
     assert.equal((await vb.provider.info('mini')).state, 'running');
     assert.match(await vb.provider.consoleTail('mini', 5), /mini booted \(headless\), boot1=net/);
@@ -95,24 +110,27 @@ test('VirtualBox 7.x: a whole build, start, stop, clone and delete runs through 
     const clone = await vb.provider.clone('mini', spec('demo-worker-1', '08:00:27:00:00:01', { mode: 'user', sshPort: 2223 }));
     assert.deepEqual(clone.macs, ['08:00:27:00:00:01']);
     assert.equal(clone.sshForward?.port, 2223);
-    assert.deepEqual(vb.state().vms[Object.keys(vb.state().vms).find((u) => vb.state().vms[u]!.name === 'mini')!]!.snapshots, ['lab-base']);
+    assert.deepEqual(vb.state().vms[Object.keys(vb.state().vms).find((u) => vb.state().vms[u]!.name === 'test-mini')!]!.snapshots, ['lab-base']);
     const cloneCall = vb.calls().find((c) => c[0] === 'clonevm')!;
     assert.deepEqual(cloneCall.slice(2, 6), ['--snapshot', 'lab-base', '--options', 'link']);
     assert.deepEqual((await vb.provider.list()).map((v) => v.name), ['demo-worker-1', 'mini']);
 
     for (const vm of ['demo-worker-1', 'mini']) await vb.provider.delete(vm);
     assert.deepEqual(vb.state().vms, {});
-    assert.equal(existsSync(path.join(vb.dir, 'TFTP', 'mini.pxe')), false);
+    assert.equal(existsSync(path.join(vb.dir, 'TFTP', 'test-mini.pxe')), false);
     assert.equal(existsSync(path.join(vb.dir, 'vms', 'mini')), false);
   } finally {
     vb.done();
   }
 });
 
+const labNet: LabNetwork = { lab: 'test', cidr: '192.168.56.0/24', gateway: '192.168.56.1' };
+const bridged = { mode: 'bridge', bridge: 'labnet', tap: 'unused' } as const;
+
 test('VirtualBox 6.1: host-only adapter and the old audio flag; a guest that ignores ACPI is powered off at the deadline', async () => {
-  const vb = standIn('6.1.28r147628', { VBOX_STANDIN_IGNORE_ACPI: '1' });
+  const vb = standIn('6.1.28r147628', { VBOX_STANDIN_IGNORE_ACPI: '1' }, { network: labNet });
   try {
-    await vb.provider.create(spec('db-1', '08:00:27:00:00:02', { mode: 'bridge', bridge: 'vboxnet0', tap: 'unused' }));
+    await vb.provider.create(spec('db-1', '08:00:27:00:00:02', bridged));
     const modify = vb.calls().find((c) => c[0] === 'modifyvm')!;
     assert.ok(modify.includes('--hostonlyadapter1') && modify.includes('vboxnet0'));
     assert.ok(modify.includes('--audio') && !modify.includes('--audio-driver'));
@@ -139,39 +157,109 @@ test('VBoxManage errors become one readable error: exit 0 with an error on stder
   }
 });
 
-test('lab image build, clone, start, stop and del with provider virtualbox run through the CLI against the stand-in', { timeout: 120_000 }, async () => {
-  const vb = standIn('7.0.10r158379');
-  // VirtualBox's user home, as a user sets it: lab's TFTP folder and the stand-in's both follow it.
-  const env = { LAB_VBOXMANAGE: path.join(fixtures, 'VBoxManage'), VBOX_USER_HOME: vb.dir };
-  const { dir, cleanup } = await tempLab((s) => userNetworking(s).replace("provider: 'qemu'", "provider: 'virtualbox'"));
-  try {
-    const run = (args: string[]) => lab(['--lab', dir, ...args], { env });
-    // lab doctor asks the (stand-in) VBoxManage its version; without one it says how to get it.
-    const doctor = JSON.parse((await run(['doctor', '--json'])).stdout) as { name: string; status: string; detail: string; fix?: string }[];
-    assert.deepEqual(doctor.find((c) => c.name === 'VBoxManage'), { name: 'VBoxManage', status: 'ok', detail: `${env.LAB_VBOXMANAGE}: VirtualBox 7.0.10` });
-    const missing = await lab(['--lab', dir, 'doctor'], { env: { LAB_VBOXMANAGE: '/nonexistent/VBoxManage' } });
-    assert.equal(missing.exitCode, 3);
-    assert.match(missing.stdout, /^FAIL  VBoxManage +\/nonexistent\/VBoxManage: VBoxManage is not installed.*\n +fix: install VirtualBox/m);
-    const build = await run(['image', 'build', 'mini']);
-    assert.equal(build.exitCode, 0, build.stderr);
-    assert.match(build.stdout, /^mini: installed in/m);
-    const db = JSON.parse(readFileSync(path.join(dir, 'inventory', 'db.json'), 'utf8'));
-    assert.equal(db.imageVms.mini.bootCount, 1);
-    assert.match(db.imageVms.mini.hostKey, /^ssh-ed25519 /);
-    assert.equal(db.imageVms.mini.mac, db.leases.mini.mac);
-    assert.match(db.leases.mini.mac, /^08:00:27:/, 'VirtualBox MACs for a VirtualBox lab');
-    assert.equal((await run(['image', 'clone', 'mini', 'demo-worker-1'])).exitCode, 0);
-    assert.equal((await run(['image', 'start', 'demo-worker-1'])).exitCode, 0);
-    const list = JSON.parse((await run(['image', 'list', '--json'])).stdout) as { name: string; state: string; vm: string }[];
-    assert.deepEqual(list.find((r) => r.name === 'mini'), { ...list.find((r) => r.name === 'mini')!, state: 'installed', vm: 'stopped' });
-    assert.match((await run(['image', 'stop', 'demo-worker-1'])).stdout, /powered off/);
-    for (const vm of ['demo-worker-1', 'mini']) assert.equal((await run(['image', 'del', vm, '--force'])).exitCode, 0);
-    assert.deepEqual(vb.state().vms, {});
-  } finally {
-    cleanup();
-    vb.done();
-  }
-});
+/** How VirtualBox behaves for a lab: its version, the host OS it runs on, and the lab's network mode. */
+const LIFECYCLES = [
+  { version: '7.0.10r158379', hostOs: 'linux', mode: 'user' },
+  { version: '6.1.44r156814', hostOs: 'linux', mode: 'user' },
+  { version: '7.0.10r158379', hostOs: 'linux', mode: 'bridge' },
+  { version: '6.1.44r156814', hostOs: 'linux', mode: 'bridge' },
+  { version: '7.0.10r158379', hostOs: 'darwin', mode: 'bridge' },
+] as const;
+
+for (const c of LIFECYCLES) {
+  test(`VirtualBox ${c.version.slice(0, 3)} on ${c.hostOs}, ${c.mode} networking: doctor, image build, clone, start, stop, del and env start-all of the demo run through the CLI against the stand-in`, { timeout: 180_000 }, async () => {
+    const bridge = c.mode === 'bridge';
+    const ns = `labvb${process.pid % 10000}${LIFECYCLES.indexOf(c)}`;
+    const port = await freePort();
+    const home = mkdtempSync(path.join(tmpdir(), 'lab-vbox-home-'));
+    const conf = path.join(home, 'networks.conf');
+    // VirtualBox's user home as a user sets it (lab's TFTP folder and the stand-in's follow it), its networks.conf,
+    // the host OS VirtualBox behaves as; in a bridged lab, vboxnet interfaces made for real, in the test's namespace.
+    const vb = standIn(c.version, {
+      LAB_VBOXMANAGE: path.join(fixtures, 'VBoxManage'),
+      VBOX_USER_HOME: home,
+      LAB_VBOX_HOST_OS: c.hostOs,
+      VBOX_STANDIN_NETWORKS_CONF: conf,
+      LAB_VBOX_NETWORKS_CONF: conf,
+      ...(bridge ? { VBOX_STANDIN_REAL_IFS: '1' } : {}),
+    }, { hostOs: c.hostOs });
+    // The demo without its services: the stand-in boots no real guest to deploy to.
+    const { dir, cleanup } = await tempLab((s) => {
+      const edited = s.replace("provider: 'qemu'", "provider: 'virtualbox'").replace('serverPort: 8077', `serverPort: ${port}`).replace(/, service: '\w+', version: '[\d.]+'/g, '');
+      return bridge ? edited : userNetworking(edited);
+    });
+    const run = (args: string[]) => lab(['--lab', dir, ...args], bridge ? { netns: ns } : {});
+    let server: { stop: () => Promise<void> } | undefined;
+    try {
+      if (bridge) {
+        await execa('ip', ['netns', 'add', ns]);
+        await execa('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
+      }
+      // lab doctor asks the (stand-in) VBoxManage its version, and checks what VirtualBox needs here.
+      const doctor = async () => JSON.parse((await run(['doctor', '--json'])).stdout) as { name: string; status: string; detail: string; fix?: string }[];
+      const first = await doctor();
+      assert.deepEqual(first.find((x) => x.name === 'VBoxManage'), { name: 'VBoxManage', status: 'ok', detail: `${path.join(fixtures, 'VBoxManage')}: VirtualBox ${c.version.split('r')[0]}` });
+      assert.deepEqual(first.filter((x) => ['TFTP folder', 'pxelinux'].includes(x.name)).map((x) => x.status), ['ok', 'ok']);
+      assert.ok(!first.some((x) => /bridge|taps/.test(`${x.name} ${x.detail} ${x.fix ?? ''}`)), 'no check of a bridge VirtualBox does not use');
+      if (c === LIFECYCLES[0]) {
+        const missing = await lab(['--lab', dir, 'doctor'], { env: { LAB_VBOXMANAGE: '/nonexistent/VBoxManage' } });
+        assert.equal(missing.exitCode, 3);
+        assert.match(missing.stdout, /^FAIL  VBoxManage +\/nonexistent\/VBoxManage: VBoxManage is not installed.*\n +fix: install VirtualBox/m);
+      }
+      if (bridge) {
+        // 10.77.0.0/24 is outside 192.168.56.0/21: refused until networks.conf allows it, and doctor says how.
+        const range = first.find((x) => x.name === 'host-only range')!;
+        assert.equal(range.status, 'fail');
+        assert.match(range.fix!, /add the line "\* 10\.77\.0\.0\/24" to .*networks\.conf/);
+        writeFileSync(conf, '* 10.0.0.0/8 192.168.0.0/16\n');
+        const again = await doctor();
+        assert.equal(again.find((x) => x.name === 'host-only range')!.status, 'ok');
+        assert.equal(again.find((x) => /^host-only (adapter|network)$/.test(x.name))!.status, 'warn', 'not made yet');
+        // lab serve makes the host-only network holding the gateway, then listens on it.
+        server = await serveInNs(ns, dir);
+        const made = (await doctor()).find((x) => /^host-only (adapter|network)$/.test(x.name))!;
+        assert.equal(made.status, 'ok', made.detail);
+      }
+      const build = await run(['image', 'build', 'mini']);
+      assert.equal(build.exitCode, 0, build.stderr);
+      const db = JSON.parse(readFileSync(path.join(dir, 'inventory', 'db.json'), 'utf8'));
+      assert.equal(db.imageVms.mini.bootCount, 1);
+      assert.match(db.imageVms.mini.hostKey, /^ssh-ed25519 /);
+      assert.equal(db.imageVms.mini.mac, db.leases.mini.mac);
+      assert.match(db.leases.mini.mac, /^08:00:27:/, 'VirtualBox MACs for a VirtualBox lab');
+      if (bridge) assert.equal(db.imageVms.mini.ip, db.leases.mini.ip, 'called back from its lease on the host-only network');
+      assert.equal((await run(['image', 'clone', 'mini', 'demo-worker-2'])).exitCode, 0);
+      assert.equal((await run(['image', 'start', 'demo-worker-2'])).exitCode, 0);
+      const list = JSON.parse((await run(['image', 'list', '--json'])).stdout) as { name: string; state: string; vm: string }[];
+      assert.deepEqual(list.find((r) => r.name === 'mini'), { ...list.find((r) => r.name === 'mini')!, state: 'installed', vm: 'stopped' });
+      assert.match((await run(['image', 'stop', 'demo-worker-2'])).stdout, /powered off/);
+      assert.equal((await run(['image', 'del', 'demo-worker-2', '--force'])).exitCode, 0);
+
+      // The demo environment: a balancer and two workers cloned from mini, booted, each calling back as itself.
+      const start = await run(['env', 'start-all', 'demo', '--json']);
+      assert.equal(start.exitCode, 0, start.stderr);
+      const report = JSON.parse(start.stdout) as { started: { host: string; outcome: string }[] };
+      assert.deepEqual(report.started.map((h) => [h.host, h.outcome]), [['demo-lb-1', 'up'], ['demo-worker-1', 'up'], ['demo-worker-2', 'up']]);
+      const hosts = (JSON.parse(readFileSync(path.join(dir, 'inventory', 'db.json'), 'utf8')) as InventoryData).hosts;
+      const keys = ['demo-lb-1', 'demo-worker-1', 'demo-worker-2'].map((h) => hosts[h]!.hostKey);
+      assert.equal(new Set([...keys, db.imageVms.mini.hostKey]).size, 4, 'each clone made its own host key');
+      // Three clones of one image at once took its base snapshot once.
+      assert.equal(vb.calls().filter((x) => x[0] === 'snapshot').length, 1);
+      // Named per lab, grouped under it in VirtualBox.
+      assert.deepEqual(Object.values(vb.state().vms).map((v) => [v.name, v.groups]).sort(), [['lab-demo-lb-1', '/lab'], ['lab-demo-worker-1', '/lab'], ['lab-demo-worker-2', '/lab'], ['lab-mini', '/lab']]);
+      const stop = await run(['env', 'stop', 'demo', '--json']);
+      assert.equal(stop.exitCode, 0, stop.stderr);
+      for (const vm of ['demo-lb-1', 'demo-worker-1', 'demo-worker-2', 'mini']) assert.equal((await run(['image', 'del', vm, '--force'])).exitCode, 0);
+      assert.deepEqual(vb.state().vms, {});
+    } finally {
+      await server?.stop();
+      if (bridge) await execa('ip', ['netns', 'del', ns], { reject: false });
+      cleanup();
+      vb.done();
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+}
 
 test('VirtualBox: a PXE install copies the TFTP tree into VirtualBox\'s TFTP folder as <vm>.pxe; the installer ISO goes on one IDE controller', async () => {
   const vb = standIn('7.0.10r158379');
@@ -184,7 +272,7 @@ test('VirtualBox: a PXE install copies the TFTP tree into VirtualBox\'s TFTP fol
     writeFileSync(path.join(tree, 'pxelinux.0'), 'pxelinux');
     writeFileSync(path.join(tree, 'pxelinux.cfg', '01-08-00-27-00-00-09'), 'APPEND inst.ks=http://10.0.2.2:8077/ks/c');
     await vb.provider.start('c', { boot: { kind: 'pxe', tftpRoot: tree, bootfile: 'pxelinux.0' }, cdrom: iso });
-    assert.equal(readFileSync(path.join(vb.dir, 'TFTP', 'c.pxe'), 'utf8'), 'pxelinux');
+    assert.equal(readFileSync(path.join(vb.dir, 'TFTP', 'test-c.pxe'), 'utf8'), 'pxelinux');
     assert.ok(existsSync(path.join(vb.dir, 'TFTP', 'pxelinux.cfg', '01-08-00-27-00-00-09')));
     const vm = () => Object.values(vb.state().vms)[0] as unknown as { controllers: string[]; attached: Record<string, string> };
     assert.deepEqual(vm().controllers, ['SATA', 'IDE']);
@@ -193,6 +281,71 @@ test('VirtualBox: a PXE install copies the TFTP tree into VirtualBox\'s TFTP fol
     await vb.provider.start('c', { boot: { kind: 'disk' }, cdrom: iso });
     assert.deepEqual(vm().controllers, ['SATA', 'IDE'], 'the IDE controller is added once');
     await vb.provider.delete('c');
+  } finally {
+    vb.done();
+  }
+});
+
+test('host-only networking as VirtualBox does it on Linux: lab makes the vboxnet adapter holding the gateway once and reuses it, E_ACCESSDENIED outside the allowed ranges says how to allow them, a VM whose adapter is gone fails at startvm', async () => {
+  for (const version of ['6.1.44r156814', '7.0.10r158379']) {
+    const vb = standIn(version, {}, { network: labNet });
+    try {
+      await vb.provider.create(spec('lb-1', '08:00:27:00:00:03', bridged));
+      await vb.provider.create(spec('worker-1', '08:00:27:00:00:04', bridged));
+      // On Linux host-only interfaces, on 7.x too (host-only networks are macOS's); one made, then found.
+      assert.deepEqual(vb.calls().filter((c) => c[0] === 'hostonlyif' || c[0] === 'hostonlynet'), [['hostonlyif', 'create'], ['hostonlyif', 'ipconfig', 'vboxnet0', '--ip', '192.168.56.1', '--netmask', '255.255.255.0']]);
+      assert.deepEqual(vb.state().hostonlyifs.map((i) => [i.name, i.ip]), [['vboxnet0', '192.168.56.1']]);
+      assert.deepEqual(vb.said, ['virtualbox: made host-only interface vboxnet0 holding 192.168.56.1/24']);
+      const modify = vb.calls().filter((c) => c[0] === 'modifyvm').at(-1)!;
+      const value = (flag: string) => modify[modify.indexOf(flag) + 1];
+      assert.deepEqual([value('--nic1'), value('--hostonlyadapter1'), value('--nic2')], ['hostonly', 'vboxnet0', 'nat']);
+      // The NAT NIC boots from the network (it alone has TFTP), with a MAC of its own.
+      assert.deepEqual([value('--nicbootprio2'), value('--macaddress2')], ['1', '0A0027000004']);
+      await vb.provider.start('worker-1', { boot: { kind: 'disk' } });
+      await vb.provider.stop('worker-1', 1000);
+      // An adapter removed by hand: the VM fails at startvm as VirtualBox's does.
+      await vb.provider['driver'].exec(['hostonlyif', 'remove', 'vboxnet0']);
+      await assert.rejects(vb.provider.start('worker-1', { boot: { kind: 'disk' } }), /Nonexistent host networking interface, name 'vboxnet0' \(VERR_INTERNAL_ERROR\)/);
+    } finally {
+      vb.done();
+    }
+  }
+
+  // Since 6.1.28 an address outside 192.168.56.0/21 is refused unless networks.conf allows it: the error says how.
+  const outside: LabNetwork = { lab: 'test', cidr: '10.77.0.0/24', gateway: '10.77.0.1' };
+  const vb = standIn('7.0.10r158379', {}, { network: outside });
+  try {
+    await assert.rejects(vb.provider.create(spec('lb-1', '08:00:27:00:00:03', bridged)), (e: Error & { hint?: string }) => {
+      assert.match(e.message, /^VirtualBox refused the lab gateway 10\.77\.0\.1 on a host-only interface: 10\.77\.0\.0\/24 is outside the host-only ranges VirtualBox allows \(192\.168\.56\.0\/21/);
+      assert.match(e.hint!, /add the line "\* 10\.77\.0\.0\/24" to \/etc\/vbox\/networks\.conf/);
+      return true;
+    });
+    assert.deepEqual(vb.state().hostonlyifs, [], 'the interface it could not configure is removed again');
+    const conf = path.join(vb.dir, 'networks.conf');
+    writeFileSync(conf, '* 10.0.0.0/8 192.168.0.0/16\n');
+    const allowed = standIn('7.0.10r158379', { VBOX_STANDIN_NETWORKS_CONF: conf }, { network: outside });
+    try {
+      await allowed.provider.create(spec('lb-1', '08:00:27:00:00:03', bridged));
+      assert.deepEqual(allowed.state().hostonlyifs.map((i) => i.ip), ['10.77.0.1']);
+    } finally {
+      allowed.done();
+    }
+  } finally {
+    vb.done();
+  }
+});
+
+test('host-only networking as VirtualBox 7 does it on macOS: a host-only network named after the lab, made once', async () => {
+  const vb = standIn('7.0.10r158379', {}, { network: labNet, hostOs: 'darwin' });
+  try {
+    await vb.provider.create(spec('lb-1', '08:00:27:00:00:03', bridged));
+    await vb.provider.create(spec('worker-1', '08:00:27:00:00:04', bridged));
+    assert.deepEqual(vb.calls().filter((c) => c[0] === 'hostonlyif' || c[0] === 'hostonlynet'), [['hostonlynet', 'add', '--name', 'lab-test', '--netmask', '255.255.255.0', '--lower-ip', '192.168.56.0', '--upper-ip', '192.168.56.0', '--enable']]);
+    const modify = vb.calls().filter((c) => c[0] === 'modifyvm').at(-1)!;
+    assert.deepEqual([modify[modify.indexOf('--nic1') + 1], modify[modify.indexOf('--host-only-net1') + 1]], ['hostonlynet', 'lab-test']);
+    await vb.provider.start('worker-1', { boot: { kind: 'disk' } });
+    // hostonlyif does not exist there: lab never asks for it.
+    await assert.rejects(vb.provider['driver'].exec(['hostonlyif', 'create']), /not supported on this host/);
   } finally {
     vb.done();
   }

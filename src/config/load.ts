@@ -3,7 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createJiti } from 'jiti';
 import { labSchema, type LabConfig, type ImageConfig, type GroupConfig } from './schema.js';
-import { parseCidr, inCidr } from './address.js';
+import { parseCidr, inCidr } from '../util/ipv4.js';
 import { UsageError, messageOf } from '../errors.js';
 import { cacheRoot, labPaths, shown, type LabPaths } from '../project/paths.js';
 import { fieldPath, issueText } from '../util/issues.js';

@@ -42,7 +42,7 @@ async function portCheck(lab: Lab): Promise<Check> {
     name: 'server port',
     status: 'fail',
     detail: `cannot listen on ${host}:${port}: ${error.code === 'EADDRINUSE' ? 'in use' : error.code === 'EADDRNOTAVAIL' ? 'no such address here' : error.code}`,
-    fix: error.code === 'EADDRINUSE' ? `stop what uses port ${port} (ss -ltnp 'sport = :${port}'), or change network.serverPort` : 'make the lab network first (see the bridge check)',
+    fix: error.code === 'EADDRINUSE' ? `stop what uses port ${port} (ss -ltnp 'sport = :${port}'), or change network.serverPort` : 'put the lab gateway on an interface first (see the network checks above)',
   };
 }
 

@@ -14,7 +14,7 @@ import { ensureSecrets, hostToken } from '../project/secrets.js';
 import type { Provider, VmInfo, VmSpec } from '../providers/types.js';
 import { callbackServer, type RunningServer } from '../server/serve.js';
 import { LabError, UsageError } from '../errors.js';
-import { parseCidr } from '../config/address.js';
+import { parseCidr } from '../util/ipv4.js';
 import type { BootFiles } from '../distros/types.js';
 import { imageDistro } from '../distros/index.js';
 import { requireSyslinux } from '../providers/syslinux.js';

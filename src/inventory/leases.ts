@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { allHosts, type Lab } from '../config/load.js';
-import { parseCidr, intToIp } from '../config/address.js';
+import { parseCidr, intToIp } from '../util/ipv4.js';
 import type { InventoryData, Lease } from './types.js';
 import { LabError } from '../errors.js';
 import { providerKind } from '../providers/index.js';

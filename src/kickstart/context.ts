@@ -1,5 +1,5 @@
 import type { Lab, DeclaredHost } from '../config/load.js';
-import { parseCidr } from '../config/address.js';
+import { parseCidr } from '../util/ipv4.js';
 import type { Lease } from '../inventory/types.js';
 import type { BootSpec } from '../distros/types.js';
 import { imageDistro } from '../distros/index.js';

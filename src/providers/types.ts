@@ -73,6 +73,12 @@ export interface ProviderKind {
   create(lab: Lab): Provider;
   /** What `lab doctor` checks for it: its tools, and what its network mode needs (kernel: a built guest kernel to try, if any). */
   doctor(lab: Lab, probe: { kernel?: string }): Promise<Check[]>;
+  /**
+   * Make what the lab network needs on this machine before a server listens
+   * on its gateway, when the provider is the one that makes it (VirtualBox's
+   * host-only interface); found, not made again, when it exists. say: what was made.
+   */
+  prepareNetwork?(lab: Lab, say: (line: string) => void): Promise<void>;
 }
 
 export interface Provider {

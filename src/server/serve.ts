@@ -9,6 +9,7 @@ import { ensureSecrets } from '../project/secrets.js';
 import { EnvironmentError, messageOf } from '../errors.js';
 import { createApp } from './app.js';
 import { guestServerUrl, defaultBindAddress } from '../kickstart/url.js';
+import { providerKind } from '../providers/index.js';
 
 export interface ServeOptions {
   bind?: string;
@@ -91,6 +92,8 @@ export async function startServer(initial: Lab, opts: ServeOptions = {}): Promis
   const port = opts.port ?? lab.config.network.serverPort;
   const serving = { serverUrl: '', secret: secrets.secret, publicKey: secrets.publicKey };
   const names = opts.publicUrl ? [new URL(opts.publicUrl).hostname] : [];
+  // The gateway must be on an interface before the server can listen on it: a provider that makes it (VirtualBox) does so now.
+  if (!opts.bind) await providerKind(lab).prepareNetwork?.(lab, (line) => process.stderr.write(`${line}\n`));
   const { app, feed } = createApp({ lab: () => lab, inventory, serving, log, names, undeclared: opts.undeclared, onStorageFailure: opts.onStorageFailure });
   const server = createServer(app);
   try {

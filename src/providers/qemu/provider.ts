@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, renameSync } 
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { KeyedQueue } from '../../util/queue.js';
 import { LabError, UsageError } from '../../errors.js';
 import { run } from '../../util/exec.js';
 import type { Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
@@ -143,17 +144,10 @@ export class QemuProvider implements Provider {
    * source and the clone continue from, so neither sees the other's writes.
    */
   /** Clones of one source run one at a time: each moves the source's disk under a new base. */
-  private readonly cloning = new Map<string, Promise<unknown>>();
+  private readonly cloning = new KeyedQueue();
 
-  async clone(source: string, spec: VmSpec): Promise<VmInfo> {
-    const before = this.cloning.get(source) ?? Promise.resolve();
-    const mine = before.catch(() => undefined).then(() => this.cloneNow(source, spec));
-    this.cloning.set(source, mine);
-    try {
-      return await mine;
-    } finally {
-      if (this.cloning.get(source) === mine) this.cloning.delete(source);
-    }
+  clone(source: string, spec: VmSpec): Promise<VmInfo> {
+    return this.cloning.run(source, () => this.cloneNow(source, spec));
   }
 
   private async cloneNow(source: string, spec: VmSpec): Promise<VmInfo> {

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { EnvironmentError, LabError, ToolError } from '../../errors.js';
-import { isTransient, parseMachineReadable, parseVersion, parseVmList, vboxError, type VBoxVersion } from './parse.js';
+import { isTransient, parseCreatedIf, parseHostOnlyIfs, parseHostOnlyNets, parseMachineReadable, parseVersion, parseVmList, vboxError, type HostOnlyIf, type HostOnlyNet, type VBoxVersion } from './parse.js';
 
 /**
  * A thin, typed wrapper around VBoxManage: one method per verb lab uses.
@@ -47,8 +47,8 @@ export class VBoxDriver {
     return this.version;
   }
 
-  async createVm(name: string, ostype: string, basefolder: string): Promise<string> {
-    const out = await this.exec(['createvm', '--name', name, '--ostype', ostype, '--basefolder', basefolder, '--register']);
+  async createVm(name: string, ostype: string, basefolder: string, group: string): Promise<string> {
+    const out = await this.exec(['createvm', '--name', name, '--groups', group, '--ostype', ostype, '--basefolder', basefolder, '--register']);
     const m = /UUID: ([0-9a-f-]{36})/.exec(out);
     if (!m) throw new LabError(`VBoxManage createvm ${name}: no UUID in its output`);
     return m[1]!;
@@ -86,8 +86,8 @@ export class VBoxDriver {
     return this.exec(['snapshot', vm, 'take', name]);
   }
 
-  cloneVm(source: string, snapshot: string, name: string, basefolder: string): Promise<string> {
-    return this.exec(['clonevm', source, '--snapshot', snapshot, '--options', 'link', '--name', name, '--basefolder', basefolder, '--register']);
+  cloneVm(source: string, snapshot: string, name: string, basefolder: string, group: string): Promise<string> {
+    return this.exec(['clonevm', source, '--snapshot', snapshot, '--options', 'link', '--name', name, '--groups', group, '--basefolder', basefolder, '--register']);
   }
 
   async info(vm: string): Promise<Map<string, string> | undefined> {
@@ -101,5 +101,29 @@ export class VBoxDriver {
 
   async listVms(): Promise<{ name: string; uuid: string }[]> {
     return parseVmList(await this.exec(['list', 'vms']));
+  }
+
+  async listHostOnlyIfs(): Promise<HostOnlyIf[]> {
+    return parseHostOnlyIfs(await this.exec(['list', 'hostonlyifs']));
+  }
+
+  /** A new host-only interface (vboxnetN): its name. */
+  async createHostOnlyIf(): Promise<string> {
+    const out = await this.exec(['hostonlyif', 'create']);
+    const name = parseCreatedIf(out);
+    if (!name) throw new LabError(`VBoxManage hostonlyif create: no interface name in its output: ${out.trim().split('\n').pop()}`);
+    return name;
+  }
+
+  ipconfigHostOnlyIf(name: string, ip: string, netmask: string): Promise<string> {
+    return this.exec(['hostonlyif', 'ipconfig', name, '--ip', ip, '--netmask', netmask]);
+  }
+
+  async listHostOnlyNets(): Promise<HostOnlyNet[]> {
+    return parseHostOnlyNets(await this.exec(['list', 'hostonlynets']));
+  }
+
+  addHostOnlyNet(name: string, netmask: string, lowerIp: string, upperIp: string): Promise<string> {
+    return this.exec(['hostonlynet', 'add', '--name', name, '--netmask', netmask, '--lower-ip', lowerIp, '--upper-ip', upperIp, '--enable']);
   }
 }

@@ -59,3 +59,48 @@ export function vboxError(stderr: string): string | undefined {
 export function isTransient(message: string): boolean {
   return /is already locked by a session|VBOX_E_INVALID_OBJECT_STATE/.test(message);
 }
+
+/** A host-only interface (`list hostonlyifs`): the host's side of a host-only network on Linux, and before 7.x everywhere. */
+export interface HostOnlyIf {
+  name: string;
+  ip: string;
+  netmask: string;
+  status: string;
+}
+
+/** A host-only network (`list hostonlynets`, 7.x): what 7.x uses on macOS instead of interfaces. */
+export interface HostOnlyNet {
+  name: string;
+  netmask: string;
+  lowerIp: string;
+  upperIp: string;
+  state: string;
+}
+
+/** Blocks of "Key: value" lines separated by blank lines, keys lower-cased (list hostonlyifs, list hostonlynets). */
+function blocks(out: string): Map<string, string>[] {
+  const found: Map<string, string>[] = [];
+  let current: Map<string, string> | undefined;
+  for (const line of out.split('\n')) {
+    const m = /^([A-Za-z][\w ]*?):\s*(.*)$/.exec(line.trim());
+    if (!m) continue;
+    const key = m[1]!.toLowerCase();
+    // A block starts at its Name line (Vagrant reads them the same way).
+    if (key === 'name') found.push((current = new Map()));
+    current?.set(key, m[2]!.trim());
+  }
+  return found;
+}
+
+export function parseHostOnlyIfs(out: string): HostOnlyIf[] {
+  return blocks(out).map((b) => ({ name: b.get('name')!, ip: b.get('ipaddress') ?? '', netmask: b.get('networkmask') ?? '', status: b.get('status') ?? '' }));
+}
+
+export function parseHostOnlyNets(out: string): HostOnlyNet[] {
+  return blocks(out).map((b) => ({ name: b.get('name')!, netmask: b.get('networkmask') ?? '', lowerIp: b.get('lowerip') ?? '', upperIp: b.get('upperip') ?? '', state: b.get('state') ?? '' }));
+}
+
+/** `hostonlyif create`: "Interface 'vboxnet1' was successfully created". */
+export function parseCreatedIf(out: string): string | undefined {
+  return /Interface '([^']+)' was successfully created/.exec(out)?.[1];
+}

@@ -6,11 +6,29 @@ import { LabError, UsageError } from '../../errors.js';
 import type { Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
 import { VBoxDriver } from './driver.js';
 import { macFromVBox, macToVBox } from './parse.js';
+import { ensureAttachment, type Attachment, type LabNetwork } from './network.js';
 import { requireSyslinux } from '../syslinux.js';
 import { effectiveBoot } from '../boot.js';
 import { waitUntil } from '../../util/wait.js';
+import { KeyedQueue } from '../../util/queue.js';
 
 const BASE_SNAPSHOT = 'lab-base';
+
+/** The host's OS as VirtualBox's behaviour depends on it; LAB_VBOX_HOST_OS plays another (the stand-in's tests of macOS). */
+export function hostOsOf(): NodeJS.Platform {
+  return (process.env.LAB_VBOX_HOST_OS as NodeJS.Platform | undefined) ?? process.platform;
+}
+
+/**
+ * The MAC of a bridged VM's NAT NIC (the one that PXE-boots): the lease's
+ * with the locally administered bit set, so it is the VM's own and never
+ * another lease's (those keep VirtualBox's 08:00:27 prefix).
+ */
+export function natMac(leaseMac: string): string {
+  const b = leaseMac.split(':').map((x) => parseInt(x, 16));
+  b[0] = (b[0]! | 0b10) & ~1;
+  return b.map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
 
 /**
  * VirtualBox through VBoxManage. VirtualBox cannot boot a kernel directly, so
@@ -25,14 +43,51 @@ export function vboxUserHome(env: NodeJS.ProcessEnv = process.env, platform: Nod
   return platform === 'darwin' ? path.join(home, 'Library', 'VirtualBox') : path.join(home, '.config', 'VirtualBox');
 }
 
+export interface VirtualBoxOptions {
+  /** The lab's name: VirtualBox's VM names are global to the user, so each lab's are prefixed with it and grouped under /<lab>. */
+  lab: string;
+  /** The lab network a bridged lab's VMs join (through a host-only network holding its gateway). */
+  network?: LabNetwork;
+  /** VirtualBox's NAT TFTP root: the TFTP folder beside VirtualBox.xml. */
+  tftpRoot?: string;
+  /** The host's OS, which decides how VirtualBox does host-only networking (Vagrant's way). */
+  hostOs?: NodeJS.Platform;
+  /** What lab made on the way (a host-only interface): said to the person. */
+  say?: (line: string) => void;
+}
+
 export class VirtualBoxProvider implements Provider {
   readonly name = 'virtualbox';
+  private readonly tftpRoot: string;
+  private readonly hostOs: NodeJS.Platform;
+  private attachment?: Promise<Attachment>;
   constructor(
     private readonly vmsDir: string,
     private readonly driver = new VBoxDriver(),
-    /** VirtualBox's NAT TFTP root: the TFTP folder beside VirtualBox.xml. */
-    private readonly tftpRoot = path.join(vboxUserHome(), 'TFTP'),
-  ) {}
+    private readonly opts: VirtualBoxOptions = { lab: 'lab' },
+  ) {
+    this.tftpRoot = opts.tftpRoot ?? path.join(vboxUserHome(), 'TFTP');
+    this.hostOs = opts.hostOs ?? hostOsOf();
+  }
+
+  /** The VM's name in VirtualBox: the lab's name before lab's own. */
+  private vboxName(name: string): string {
+    return `${this.opts.lab}-${name}`;
+  }
+  private get group(): string {
+    return `/${this.opts.lab}`;
+  }
+
+  /** The host-only network this lab's VMs join, found or made once per command. */
+  private labAttachment(): Promise<Attachment> {
+    const net = this.opts.network;
+    if (!net) throw new LabError('a bridged VirtualBox lab needs its network (lab gateway and CIDR)');
+    this.attachment ??= ensureAttachment(this.driver, net, this.hostOs).then(({ attachment, made }) => {
+      if (made) (this.opts.say ?? ((l: string) => process.stderr.write(`${l}\n`)))(`virtualbox: made ${made}`);
+      return attachment;
+    });
+    return this.attachment;
+  }
 
   private dir(name: string): string {
     return path.join(this.vmsDir, name);
@@ -49,18 +104,20 @@ export class VirtualBoxProvider implements Provider {
     const mac = macToVBox(spec.mac);
     const nat = (n: number) => [`--nic${n}`, 'nat', ...(v7 ? [`--nat-localhostreachable${n}`, 'on'] : [])];
     if (spec.network.mode === 'user') {
-      return [...nat(1), '--macaddress1', mac, '--natpf1', `ssh,tcp,127.0.0.1,${spec.network.sshPort},,22`];
+      return [...nat(1), '--macaddress1', mac, '--nicbootprio1', '1', '--natpf1', `ssh,tcp,127.0.0.1,${spec.network.sshPort},,22`];
     }
-    // NIC 1 on the lab network (host-only), NIC 2 NAT for the installer's TFTP and the way out.
-    const hostOnly = v7 ? ['--nic1', 'hostonlynet', '--host-only-net1', spec.network.bridge] : ['--nic1', 'hostonly', '--hostonlyadapter1', spec.network.bridge];
-    return [...hostOnly, '--macaddress1', mac, '--cableconnected1', 'on', ...nat(2)];
+    // NIC 1 on the lab network (host-only), NIC 2 NAT for the installer's TFTP and the way out:
+    // NIC 2 boots from the network (it alone has TFTP), with a MAC of its own derived from the lease's.
+    const a = await this.labAttachment();
+    const hostOnly = a.kind === 'hostonlynet' ? ['--nic1', 'hostonlynet', '--host-only-net1', a.network] : ['--nic1', 'hostonly', '--hostonlyadapter1', a.adapter];
+    return [...hostOnly, '--macaddress1', mac, '--cableconnected1', 'on', ...nat(2), '--macaddress2', macToVBox(natMac(spec.mac)), '--nicbootprio1', '0', '--nicbootprio2', '1'];
   }
 
   async create(spec: VmSpec): Promise<VmInfo> {
     if (existsSync(path.join(this.dir(spec.name), 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`, `delete it first with \`lab image del ${spec.name}\`, or use another name`);
     mkdirSync(this.dir(spec.name), { recursive: true });
     const v7 = (await this.driver.getVersion()).major >= 7;
-    const uuid = await this.driver.createVm(spec.name, 'Linux_64', this.vmsDir);
+    const uuid = await this.driver.createVm(this.vboxName(spec.name), 'Linux_64', this.vmsDir, this.group);
     try {
       await this.driver.modifyVm(uuid, [
         '--memory', String(spec.memoryMiB),
@@ -87,20 +144,26 @@ export class VirtualBoxProvider implements Provider {
     return (this.spec(name) as VmSpec & { uuid: string }).uuid;
   }
 
+  /** The pxelinux entry of a VM, keyed by the MAC of the NIC that boots from the network (the NAT one: NIC 2 on a bridged lab). */
+  private pxeEntry(spec: VmSpec): string {
+    const mac = spec.network.mode === 'bridge' ? natMac(spec.mac) : spec.mac;
+    return path.join(this.tftpRoot, 'pxelinux.cfg', `01-${mac.replace(/:/g, '-')}`);
+  }
+
   /** Lay out <name>.pxe, ldlinux.c32 and pxelinux.cfg/01-<mac> in VirtualBox's TFTP folder. */
   private pxeFor(spec: VmSpec, kernel: string, initrd: string, append: string, secret?: string): void {
     const SYSLINUX = requireSyslinux();
-    const files = path.join(this.tftpRoot, 'lab', spec.name);
+    const files = path.join(this.tftpRoot, 'lab', this.vboxName(spec.name));
     mkdirSync(files, { recursive: true });
     mkdirSync(path.join(this.tftpRoot, 'pxelinux.cfg'), { recursive: true });
-    copyFileSync(SYSLINUX.pxelinux, path.join(this.tftpRoot, `${spec.name}.pxe`));
+    copyFileSync(SYSLINUX.pxelinux, path.join(this.tftpRoot, `${this.vboxName(spec.name)}.pxe`));
     copyFileSync(SYSLINUX.ldlinux, path.join(this.tftpRoot, 'ldlinux.c32'));
     copyFileSync(kernel, path.join(files, 'vmlinuz'));
     copyFileSync(initrd, path.join(files, 'initrd.img'));
-    const rel = `lab/${spec.name}`;
+    const rel = `lab/${this.vboxName(spec.name)}`;
     // The guest's secret goes on its kernel line here: a file in the user's own VirtualBox folder, not a command line.
     writeFileAtomicSync(
-      path.join(this.tftpRoot, 'pxelinux.cfg', `01-${spec.mac.replace(/:/g, '-')}`),
+      this.pxeEntry(spec),
       `DEFAULT boot\nPROMPT 0\nLABEL boot\n  KERNEL ${rel}/vmlinuz\n  INITRD ${rel}/initrd.img\n  APPEND initrd=${rel}/initrd.img ${append}${secret ? ` lab.token=${secret}` : ''}\n`,
     );
   }
@@ -117,7 +180,7 @@ export class VirtualBoxProvider implements Provider {
     } else if (boot.kind === 'pxe') {
       // VirtualBox serves only its own TFTP folder: the tree goes there, the boot file as <vm>.pxe.
       cpSync(boot.tftpRoot, this.tftpRoot, { recursive: true });
-      copyFileSync(path.join(boot.tftpRoot, boot.bootfile), path.join(this.tftpRoot, `${spec.name}.pxe`));
+      copyFileSync(path.join(boot.tftpRoot, boot.bootfile), path.join(this.tftpRoot, `${this.vboxName(spec.name)}.pxe`));
       order = ['--boot1', 'net', '--boot2', 'disk'];
     } else {
       order = ['--boot1', 'disk', '--boot2', 'none'];
@@ -158,28 +221,42 @@ export class VirtualBoxProvider implements Provider {
     const spec = this.spec(name);
     await this.stop(name, 0);
     if ((await this.driver.info(this.uuid(name))) !== undefined) await this.driver.unregisterVm(this.uuid(name));
-    rmSync(path.join(this.tftpRoot, `${spec.name}.pxe`), { force: true });
-    rmSync(path.join(this.tftpRoot, 'pxelinux.cfg', `01-${spec.mac.replace(/:/g, '-')}`), { force: true });
-    rmSync(path.join(this.tftpRoot, 'lab', spec.name), { recursive: true, force: true });
+    rmSync(path.join(this.tftpRoot, `${this.vboxName(spec.name)}.pxe`), { force: true });
+    rmSync(this.pxeEntry(spec), { force: true });
+    rmSync(path.join(this.tftpRoot, 'lab', this.vboxName(spec.name)), { recursive: true, force: true });
     rmSync(this.dir(name), { recursive: true, force: true });
   }
 
+  /** Clones of one source run one at a time: the first takes the base snapshot the others clone from. */
+  private readonly cloning = new KeyedQueue();
+
   /** A linked clone from the source's base snapshot (taken on the first clone). */
-  async clone(source: string, spec: VmSpec): Promise<VmInfo> {
+  clone(source: string, spec: VmSpec): Promise<VmInfo> {
+    return this.cloning.run(source, () => this.cloneNow(source, spec));
+  }
+
+  private async cloneNow(source: string, spec: VmSpec): Promise<VmInfo> {
     const src = this.uuid(source);
     if ((await this.vmState(source)) === 'running') throw new LabError(`VM "${source}" is running; stop it before cloning`);
     if (existsSync(path.join(this.dir(spec.name), 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`, `delete it first with \`lab image del ${spec.name}\`, or use another name`);
     const info = await this.driver.info(src);
     const hasBase = [...(info?.entries() ?? [])].some(([k, v]) => k.startsWith('SnapshotName') && v === BASE_SNAPSHOT);
     if (!hasBase) await this.driver.takeSnapshot(src, BASE_SNAPSHOT);
-    await this.driver.cloneVm(src, BASE_SNAPSHOT, spec.name, this.vmsDir);
-    const uuid = (await this.driver.listVms()).find((v) => v.name === spec.name)?.uuid;
+    await this.driver.cloneVm(src, BASE_SNAPSHOT, this.vboxName(spec.name), this.vmsDir, this.group);
+    const uuid = (await this.driver.listVms()).find((v) => v.name === this.vboxName(spec.name))?.uuid;
     if (!uuid) throw new LabError(`VBoxManage clonevm ${spec.name}: the clone is not registered`);
-    // The clone inherits the source's SSH forward: its own replaces it.
-    const inherited = (await this.info(source)).sshForward ? ['--natpf1', 'delete', 'ssh'] : [];
-    await this.driver.modifyVm(uuid, ['--uartmode1', 'file', path.join(this.dir(spec.name), 'console.log'), ...inherited, ...(await this.nicSettings(spec))]);
-    mkdirSync(this.dir(spec.name), { recursive: true });
-    writeFileAtomicSync(path.join(this.dir(spec.name), 'vm.json'), `${JSON.stringify({ ...spec, uuid }, null, 2)}\n`);
+    try {
+      // The clone inherits the source's SSH forward: its own replaces it.
+      const inherited = (await this.info(source)).sshForward ? ['--natpf1', 'delete', 'ssh'] : [];
+      await this.driver.modifyVm(uuid, ['--uartmode1', 'file', path.join(this.dir(spec.name), 'console.log'), ...inherited, ...(await this.nicSettings(spec))]);
+      mkdirSync(this.dir(spec.name), { recursive: true });
+      writeFileAtomicSync(path.join(this.dir(spec.name), 'vm.json'), `${JSON.stringify({ ...spec, uuid }, null, 2)}\n`);
+    } catch (e) {
+      // Registered and unregistered in step: a failed clone leaves no VM VirtualBox knows and lab does not.
+      await this.driver.unregisterVm(uuid).catch(() => undefined);
+      rmSync(this.dir(spec.name), { recursive: true, force: true });
+      throw e;
+    }
     return this.info(spec.name);
   }
 
@@ -199,7 +276,7 @@ export class VirtualBoxProvider implements Provider {
 
   async list(): Promise<VmInfo[]> {
     const names = new Set((await this.driver.listVms()).map((v) => v.name));
-    const mine = existsSync(this.vmsDir) ? readdirSync(this.vmsDir).filter((n) => names.has(n)) : [];
+    const mine = existsSync(this.vmsDir) ? readdirSync(this.vmsDir).filter((n) => names.has(this.vboxName(n))) : [];
     return Promise.all(mine.sort().map((n) => this.info(n)));
   }
 
