@@ -350,3 +350,38 @@ test('host-only networking as VirtualBox 7 does it on macOS: a host-only network
     vb.done();
   }
 });
+
+test('an install that ends with a reboot installs once on VirtualBox: after its callback the PXE entry boots the installed system, which lab then powers off', { timeout: 120_000 }, async () => {
+  const port = await freePort();
+  const home = mkdtempSync(path.join(tmpdir(), 'lab-vbox-home-'));
+  const vb = standIn('7.0.10r158379', { LAB_VBOXMANAGE: path.join(fixtures, 'VBoxManage'), VBOX_USER_HOME: home });
+  // As CentOS's kickstart ends (reboot --eject): the installer reboots, and net comes first in the boot order.
+  const { dir, cleanup } = await tempLab((s) =>
+    userNetworking(s)
+      .replace("provider: 'qemu'", "provider: 'virtualbox'")
+      .replace('serverPort: 8077', `serverPort: ${port}`)
+      .replace('    mini: {', "    rebooter: { distro: 'mini', kickstart: 'kickstart/rebooter.cfg', memory: 256, disk: 64 },\n    mini: {"),
+  );
+  try {
+    writeFileSync(path.join(dir, 'kickstart', 'rebooter.cfg'), readFileSync(path.join(dir, 'kickstart', 'mini-ks.cfg'), 'utf8').replace(/^poweroff$/m, 'reboot'));
+    const build = await lab(['--lab', dir, 'image', 'build', 'rebooter']);
+    assert.equal(build.exitCode, 0, build.stderr);
+    const console = readFileSync(path.join(dir, 'inventory', 'vbox', 'rebooter', 'console.log'), 'utf8');
+    assert.equal(console.match(/installing from/g)?.length, 1, console);
+    assert.match(console, /rebooting\n[^]*booting rebooter/, 'the reboot booted the installed system');
+    const db = readJsonFile(path.join(dir, 'inventory', 'db.json'));
+    assert.equal(db.imageVms.rebooter!.bootCount, 2, 'the install, then the installed system');
+    assert.equal(db.images.rebooter!.state, 'installed');
+    const list = JSON.parse((await lab(['--lab', dir, 'image', 'list', '--json'])).stdout) as { name: string; vm: string }[];
+    assert.equal(list.find((i) => i.name === 'rebooter')!.vm, 'stopped', 'an image build ends powered off');
+    await lab(['--lab', dir, 'image', 'del', 'rebooter', '--force']);
+  } finally {
+    cleanup();
+    vb.done();
+    rmSync(home, { recursive: true, force: true });
+  }
+});
+
+function readJsonFile(file: string): InventoryData {
+  return JSON.parse(readFileSync(file, 'utf8')) as InventoryData;
+}

@@ -40,6 +40,8 @@ interface BuildState {
   server?: RunningServer;
   serving?: Serving;
   spec?: VmSpec;
+  /** When the install called back (its %post). */
+  calledBack?: string;
 }
 
 /** A tap name (at most 15 characters) that is stable for a VM. */
@@ -189,7 +191,8 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
         for (;;) {
           if (opts.signal?.aborted) throw new Interrupted(String(opts.signal.reason ?? 'a signal'));
           const h = machineRecord(await s.inventory.read(), s.host.name);
-          if (h?.lastCallback && h.lastCallback >= s.started) return;
+          // Called back: the install is over, and its next boot must not be another install.
+          if (h?.lastCallback && h.lastCallback >= s.started) return void (await endInstall(s, h.lastCallback));
           if (!fetched && h?.installStarted && h.installStarted >= s.started) {
             fetched = true;
             note('kickstart fetched: installing');
@@ -198,7 +201,7 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
           if (state === 'stopped') {
             // The callback may have landed between the two reads: look once more.
             const again = machineRecord(await s.inventory.read(), s.host.name);
-            if (again?.lastCallback && again.lastCallback >= s.started) return;
+            if (again?.lastCallback && again.lastCallback >= s.started) return void (await endInstall(s, again.lastCallback));
             throw await failure(s, 'failed', 'the installer stopped before calling back');
           }
           if (Date.now() > deadline) {
@@ -212,13 +215,25 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
     {
       name: 'installer powers off',
       run: async (s) => {
-        // The mini installer powers off; anaconda's reboot ends QEMU under -no-reboot.
-        const off = await waitUntil(120_000, async () => ((await s.provider.info(s.host.name)).state === 'stopped' ? true : undefined));
-        if (!off) await s.provider.stop(s.host.name, 30_000);
+        // The mini installer powers off; anaconda's reboot ends QEMU under -no-reboot. Where a
+        // reboot boots the installed system instead (VirtualBox), it calls back once up: then
+        // nothing will power it off but lab, gracefully.
+        const end = await waitUntil(120_000, async () => {
+          if ((await s.provider.info(s.host.name)).state === 'stopped') return 'off';
+          const h = machineRecord(await s.inventory.read(), s.host.name);
+          return h?.lastCallback && s.calledBack && h.lastCallback > s.calledBack ? 'booted' : undefined;
+        });
+        if (end !== 'off') await s.provider.stop(s.host.name, 30_000);
         await setImage(s.inventory, s.host.name, { state: 'installed', finished: new Date().toISOString() });
       },
     },
   ];
+}
+
+/** The install called back: its next boot must not be another install (the provider sees to it where it must). */
+async function endInstall(s: BuildState, at: string): Promise<void> {
+  s.calledBack = at;
+  await s.provider.installed?.(s.host.name);
 }
 
 /** Record why a build failed, keep the console, and say so with its last lines. */

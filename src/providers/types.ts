@@ -94,4 +94,11 @@ export interface Provider {
   list(): Promise<VmInfo[]>;
   /** The guest's serial console output so far (for a failed build's report). */
   consoleTail(name: string, lines: number): Promise<string>;
+  /**
+   * The install called back: its next boots must not start the installer
+   * again (Cobbler's netboot flag). For a provider that installs through a
+   * network boot with net first (VirtualBox), where an installer's reboot
+   * would otherwise install again; QEMU's -no-reboot needs nothing.
+   */
+  installed?(name: string): Promise<void>;
 }

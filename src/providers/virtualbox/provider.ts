@@ -168,6 +168,14 @@ export class VirtualBoxProvider implements Provider {
     );
   }
 
+  /** The install called back: the VM's PXE entry boots what is installed from now on (its disk boot's kernel line, or the local disk). */
+  async installed(name: string): Promise<void> {
+    const spec = this.spec(name);
+    if (!existsSync(this.pxeEntry(spec))) return;
+    if (spec.diskBoot) this.pxeFor(spec, spec.diskBoot.kernel, spec.diskBoot.initrd, spec.diskBoot.append, spec.diskBoot.secret);
+    else writeFileAtomicSync(this.pxeEntry(spec), 'DEFAULT local\nPROMPT 0\nLABEL local\n  LOCALBOOT 0\n');
+  }
+
   async start(name: string, opts: StartOptions): Promise<void> {
     const spec = this.spec(name);
     const uuid = this.uuid(name);
