@@ -91,20 +91,25 @@ export function register(program: Command): void {
     .command('del <name>')
     .description('delete a VM and its disks (asks first unless --force)')
     .option('-f, --force', 'do not ask')
-    .action(async (name: string, opts: { force?: boolean }, cmd: Command) => {
+    .option('--release', 'drop its lease too (MAC and address): the next build leases anew, in the current network.cidr')
+    .action(async (name: string, opts: { force?: boolean; release?: boolean }, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
       const provider = providerFor(lab);
-      if ((await provider.info(name)).state === 'missing') throw new UsageError(`no VM "${name}"`, 'see `lab image list`, or `lab env status <env>`');
-      if (!opts.force && !(await confirm(`delete the VM ${name} and its disks?`))) {
+      const exists = (await provider.info(name)).state !== 'missing';
+      const leased = Object.hasOwn((await inventory.read()).leases, name);
+      // Without a VM there is still a lease to release (one of an older network.cidr).
+      if (!exists && !(opts.release && leased)) throw new UsageError(`no VM "${name}"`, 'see `lab image list`, or `lab env status <env>`');
+      if (exists && !opts.force && !(await confirm(`delete the VM ${name} and its disks?`))) {
         throw new UsageError(`not deleted: ${name}`, 'confirm on a terminal, or pass --force');
       }
-      await provider.delete(name);
+      if (exists) await provider.delete(name);
       await inventory.update((d) => {
         delete d.hosts[name];
         delete d.imageVms[name];
         delete d.images[name];
+        if (opts.release) delete d.leases[name];
       });
-      print(`${name}: deleted`);
+      print(`${name}: ${exists ? 'deleted' : 'no VM'}${opts.release ? ', its lease released' : ''}`);
     });
 
   image

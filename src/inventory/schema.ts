@@ -49,6 +49,7 @@ const schema = z.looseObject({
   monitors: z.record(z.string(), z.looseObject({ members: z.array(text) })).optional(),
   windows: z.record(hostName, z.looseObject({ opened: time, until: time, by: text })).optional(),
   alerts: z.array(z.looseObject({ time, host: text, kind: text, detail: z.string() })).optional(),
+  macSeed: z.string().regex(/^[0-9a-f]{32}$/, { error: 'expected 32 hex digits' }).optional(),
 });
 
 /** Parse what db.json held; a LabError naming the file and the first bad field when it is not an inventory. */

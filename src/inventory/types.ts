@@ -123,6 +123,8 @@ export interface InventoryData {
   windows?: Record<string, InstallWindow>;
   /** The newest MAX_ALERTS alerts. */
   alerts?: Alert[];
+  /** Random, made at the first lease: the lab's MACs derive from it, so two labs of one name differ. */
+  macSeed?: string;
 }
 
 /**

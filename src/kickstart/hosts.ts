@@ -5,7 +5,7 @@ import path from 'node:path';
 import { declaredHost, type Lab, type DeclaredHost } from '../config/load.js';
 import type { Inventory } from '../inventory/store.js';
 import type { Lease } from '../inventory/types.js';
-import { leaseFor } from '../inventory/leases.js';
+import { asUsed, leaseFor, refuseStaleLeases } from '../inventory/leases.js';
 import { ensureSecrets } from '../project/secrets.js';
 import { guestServerUrl } from './url.js';
 import { hostContext, type Serving } from './context.js';
@@ -19,8 +19,12 @@ export function offlineServing(lab: Lab): Serving {
 
 /** Leases for these hosts, allocating the missing ones in one inventory write. */
 export async function leasesFor(lab: Lab, inventory: Inventory, hosts: DeclaredHost[]): Promise<Map<string, Lease>> {
-  const { leases } = await inventory.read();
-  if (hosts.every((h) => leases[h.name])) return new Map(hosts.map((h) => [h.name, leases[h.name]!]));
+  const data = await inventory.read();
+  const ready = (l: Lease | undefined) => l && (lab.config.network.mode !== 'bridge' || l.ip);
+  if (hosts.every((h) => ready(data.leases[h.name]))) {
+    refuseStaleLeases(data, lab);
+    return new Map(hosts.map((h) => [h.name, asUsed(lab, data.leases[h.name]!)]));
+  }
   return inventory.update((data) => new Map(hosts.map((h) => [h.name, leaseFor(data, lab, h.name)])));
 }
 

@@ -83,6 +83,29 @@ test('leases: declared hosts get addresses in declaration order (the gateway ski
   const last = Object.values(data.leases).map((l) => l.ip!);
   const hand = leaseFor(data, lab, 'handmade');
   assert.ok(!last.includes(hand.ip!));
+  // MACs come from a seed of the lab's own, made at its first lease: a second lab of the same name gets others.
+  assert.match(data.macSeed!, /^[0-9a-f]{32}$/);
+  const other = emptyInventory();
+  assert.notEqual(leaseFor(other, lab, 'demo-worker-1').mac, worker.mac);
+  // Leases made before there was a seed keep their MACs.
+  const old = { ...emptyInventory(), leases: { 'demo-worker-1': { mac: '52:54:00:aa:bb:cc', ip: '10.77.0.3' } } };
+  assert.equal(leaseFor(old, lab, 'demo-worker-1').mac, '52:54:00:aa:bb:cc');
+});
+
+test('leases of an older network.cidr are refused in one line naming the hosts and the way out; with user networking an old address is not used', () => {
+  const data = emptyInventory();
+  leaseFor(data, lab, 'demo-worker-1');
+  const moved: Lab = { ...lab, config: { ...lab.config, network: { ...lab.config.network, cidr: '10.88.0.0/24', gateway: '10.88.0.1' } } };
+  assert.throws(() => leaseFor(data, moved, 'demo-worker-1'), (e: Error & { hint?: string }) => {
+    assert.match(e.message, /^leases outside network\.cidr 10\.88\.0\.0\/24: demo-lb-1 \(10\.77\.0\.2\), demo-worker-1 \(10\.77\.0\.3\), /);
+    assert.match(e.hint!, /lab image del <vm> --force --release/);
+    return true;
+  });
+  // Released, a host is leased anew in the new network, keeping nothing of the old.
+  for (const n of Object.keys(data.leases)) delete data.leases[n];
+  assert.equal(leaseFor(data, moved, 'demo-worker-1').ip, '10.88.0.3');
+  const user: Lab = { ...lab, config: { ...lab.config, network: { ...lab.config.network, mode: 'user' } } };
+  assert.deepEqual(leaseFor(data, user, 'demo-worker-1'), { mac: data.leases['demo-worker-1']!.mac });
 });
 
 test('lint: each distro names what its install would stop at; a commented-out callback is no callback', () => {
