@@ -234,6 +234,15 @@ for (const c of LIFECYCLES) {
       assert.deepEqual(list.find((r) => r.name === 'mini'), { ...list.find((r) => r.name === 'mini')!, state: 'installed', vm: 'stopped' });
       assert.match((await run(['image', 'stop', 'demo-worker-2'])).stdout, /powered off/);
       assert.equal((await run(['image', 'del', 'demo-worker-2', '--force'])).exitCode, 0);
+      if (c === LIFECYCLES[0]) {
+        // A VM VirtualBox knows under this lab's name and lab does not: listed with the fix, and deleted by it.
+        assert.equal((await run(['image', 'clone', 'mini', 'demo-worker-2'])).exitCode, 0);
+        rmSync(path.join(dir, 'inventory', 'vbox', 'demo-worker-2'), { recursive: true });
+        const strays = (JSON.parse((await run(['image', 'list', '--json'])).stdout) as { name: string; state: string; reason?: string }[]).filter((r) => r.state === 'stray');
+        assert.deepEqual(strays, [{ name: 'demo-worker-2', state: 'stray', vm: 'unknown to lab', reason: 'the hypervisor has it, lab has no record: lab image del demo-worker-2 --force' }]);
+        assert.equal((await run(['image', 'del', 'demo-worker-2', '--force'])).exitCode, 0);
+        assert.ok(!Object.values(vb.state().vms).some((v) => v.name === 'lab-demo-worker-2'));
+      }
 
       // The demo environment: a balancer and two workers cloned from mini, booted, each calling back as itself.
       const start = await run(['env', 'start-all', 'demo', '--json']);
@@ -385,3 +394,32 @@ test('an install that ends with a reboot installs once on VirtualBox: after its 
 function readJsonFile(file: string): InventoryData {
   return JSON.parse(readFileSync(file, 'utf8')) as InventoryData;
 }
+
+test('failures leave nothing behind, and VirtualBox is the one truth: a clone failing after clonevm is unregistered, a VM removed in VirtualBox can be built again, a stray VirtualBox knows is listed and deleted', async () => {
+  const vb = standIn('7.0.10r158379');
+  try {
+    await vb.provider.create(spec('mini', '08:00:27:12:34:56', { mode: 'user', sshPort: 2222 }));
+    // The clone's own settings are refused after clonevm registered it (a forward the stand-in rejects): undone in step.
+    await assert.rejects(vb.provider.clone('mini', spec('bad', '08:00:27:00:00:07', { mode: 'user', sshPort: Number.NaN })), /invalid value for --natpf1/);
+    assert.deepEqual(Object.values(vb.state().vms).map((v) => v.name), ['test-mini']);
+    assert.deepEqual(await vb.provider.strays(), []);
+    await vb.provider.clone('mini', spec('bad', '08:00:27:00:00:07', { mode: 'user', sshPort: 2224 }));
+
+    // lab's folder gone (a crash before it was written, a folder removed by hand): a stray, listed, refused as a name, deleted.
+    rmSync(path.join(vb.dir, 'vms', 'bad'), { recursive: true });
+    assert.deepEqual(await vb.provider.strays(), ['bad']);
+    await assert.rejects(vb.provider.clone('mini', spec('bad', '08:00:27:00:00:07', { mode: 'user', sshPort: 2224 })), /VirtualBox has a VM test-bad of this lab that lab has no record of/);
+    await vb.provider.delete('bad');
+    assert.deepEqual(await vb.provider.strays(), []);
+    assert.deepEqual(Object.values(vb.state().vms).map((v) => v.name), ['test-mini']);
+
+    // Removed in VirtualBox's GUI: missing for lab too, and built again without a "delete it first".
+    const uuid = Object.keys(vb.state().vms)[0]!;
+    await vb.provider['driver'].unregisterVm(uuid);
+    assert.equal((await vb.provider.info('mini')).state, 'missing');
+    await vb.provider.create(spec('mini', '08:00:27:12:34:56', { mode: 'user', sshPort: 2222 }));
+    assert.equal((await vb.provider.info('mini')).state, 'stopped');
+  } finally {
+    vb.done();
+  }
+});

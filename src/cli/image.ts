@@ -63,9 +63,12 @@ export function register(program: Command): void {
           return { name: n, distro: cfg.distro, install: cfg.install, state: rec?.state ?? 'not built', vm: vm.state, address: machine?.ip, lastCallback: machine?.lastCallback, took, reason: rec?.reason };
         }),
       );
-      if (opts.json) return printJson(rows);
+      // VMs of this lab the hypervisor has and lab does not: shown with the way to remove them.
+      const strays = ((await provider.strays?.()) ?? []).map((n) => ({ name: n, state: 'stray', vm: 'unknown to lab', reason: `the hypervisor has it, lab has no record: lab image del ${n} --force` }));
+      if (opts.json) return printJson([...rows, ...strays]);
       const head = ['IMAGE', 'DISTRO', 'INSTALL', 'STATE', 'VM', 'ADDRESS', 'CALLBACK', 'TIME', 'REASON'];
-      print(table(head, rows.map((r) => [r.name, r.distro, r.install, r.state, r.vm, r.address, r.lastCallback && ago(r.lastCallback), r.took, r.reason])));
+      const stray = strays.map((s) => [s.name, undefined, undefined, s.state, s.vm, undefined, undefined, undefined, s.reason]);
+      print(table(head, [...rows.map((r) => [r.name, r.distro, r.install, r.state, r.vm, r.address, r.lastCallback && ago(r.lastCallback), r.took, r.reason]), ...stray]));
     });
 
   image
@@ -95,7 +98,7 @@ export function register(program: Command): void {
     .action(async (name: string, opts: { force?: boolean; release?: boolean }, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
       const provider = providerFor(lab);
-      const exists = (await provider.info(name)).state !== 'missing';
+      const exists = (await provider.info(name)).state !== 'missing' || Boolean((await provider.strays?.())?.includes(name));
       const leased = Object.hasOwn((await inventory.read()).leases, name);
       // Without a VM there is still a lease to release (one of an older network.cidr).
       if (!exists && !(opts.release && leased)) throw new UsageError(`no VM "${name}"`, 'see `lab image list`, or `lab env status <env>`');

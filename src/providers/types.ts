@@ -101,4 +101,10 @@ export interface Provider {
    * would otherwise install again; QEMU's -no-reboot needs nothing.
    */
   installed?(name: string): Promise<void>;
+  /**
+   * VMs of this lab the hypervisor knows and lab does not (a crash between
+   * registering and recording, a folder removed by hand), by lab's name:
+   * `lab image list` shows them, `lab image del` removes them.
+   */
+  strays?(): Promise<string[]>;
 }

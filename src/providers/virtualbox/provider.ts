@@ -113,8 +113,30 @@ export class VirtualBoxProvider implements Provider {
     return [...hostOnly, '--macaddress1', mac, '--cableconnected1', 'on', ...nat(2), '--macaddress2', macToVBox(natMac(spec.mac)), '--nicbootprio1', '0', '--nicbootprio2', '1'];
   }
 
+  /**
+   * One truth about whether a VM exists: VirtualBox's. lab's folder of a VM
+   * VirtualBox no longer knows (removed in its GUI) is a leftover, cleared
+   * here; a VM VirtualBox knows under this lab's name that lab has no folder
+   * for is a stray (see strays()).
+   */
+  private async mustBeFree(name: string): Promise<void> {
+    if ((await this.info(name)).state !== 'missing') throw new UsageError(`VM "${name}" exists already`, `delete it first with \`lab image del ${name}\`, or use another name`);
+    if ((await this.driver.listVms()).some((v) => v.name === this.vboxName(name))) {
+      throw new UsageError(`VirtualBox has a VM ${this.vboxName(name)} of this lab that lab has no record of`, `delete it with \`lab image del ${name} --force\``);
+    }
+    rmSync(this.dir(name), { recursive: true, force: true });
+  }
+
+  async strays(): Promise<string[]> {
+    const prefix = `${this.opts.lab}-`;
+    return (await this.driver.listVms())
+      .filter((v) => v.name.startsWith(prefix) && !existsSync(path.join(this.dir(v.name.slice(prefix.length)), 'vm.json')))
+      .map((v) => v.name.slice(prefix.length))
+      .sort();
+  }
+
   async create(spec: VmSpec): Promise<VmInfo> {
-    if (existsSync(path.join(this.dir(spec.name), 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`, `delete it first with \`lab image del ${spec.name}\`, or use another name`);
+    await this.mustBeFree(spec.name);
     mkdirSync(this.dir(spec.name), { recursive: true });
     const v7 = (await this.driver.getVersion()).major >= 7;
     const uuid = await this.driver.createVm(this.vboxName(spec.name), 'Linux_64', this.vmsDir, this.group);
@@ -226,6 +248,16 @@ export class VirtualBoxProvider implements Provider {
   }
 
   async delete(name: string): Promise<void> {
+    if (!existsSync(path.join(this.dir(name), 'vm.json'))) {
+      // A stray: VirtualBox knows it by this lab's name, lab has no folder for it.
+      const stray = (await this.driver.listVms()).find((v) => v.name === this.vboxName(name));
+      if (!stray) throw new UsageError(`no VM "${name}"`, 'see `lab image list`');
+      const state = (await this.driver.info(stray.uuid))?.get('VMState');
+      if (state === 'running' || state === 'paused') await this.driver.controlVm(stray.uuid, 'poweroff');
+      await waitUntil(30_000, async () => ((await this.driver.info(stray.uuid))?.get('VMState') === 'running' ? undefined : true));
+      await this.driver.unregisterVm(stray.uuid);
+      return;
+    }
     const spec = this.spec(name);
     await this.stop(name, 0);
     if ((await this.driver.info(this.uuid(name))) !== undefined) await this.driver.unregisterVm(this.uuid(name));
@@ -246,7 +278,7 @@ export class VirtualBoxProvider implements Provider {
   private async cloneNow(source: string, spec: VmSpec): Promise<VmInfo> {
     const src = this.uuid(source);
     if ((await this.vmState(source)) === 'running') throw new LabError(`VM "${source}" is running; stop it before cloning`);
-    if (existsSync(path.join(this.dir(spec.name), 'vm.json'))) throw new UsageError(`VM "${spec.name}" exists already`, `delete it first with \`lab image del ${spec.name}\`, or use another name`);
+    await this.mustBeFree(spec.name);
     const info = await this.driver.info(src);
     const hasBase = [...(info?.entries() ?? [])].some(([k, v]) => k.startsWith('SnapshotName') && v === BASE_SNAPSHOT);
     if (!hasBase) await this.driver.takeSnapshot(src, BASE_SNAPSHOT);
