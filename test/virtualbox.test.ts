@@ -423,3 +423,23 @@ test('failures leave nothing behind, and VirtualBox is the one truth: a clone fa
     vb.done();
   }
 });
+
+test('several labs, one VirtualBox: VM names carry the lab\'s, each lab lists only its own, and a second lab of the same name is told to take a name of its own, never handed the first one\'s VMs', async () => {
+  const vb = standIn('7.0.10r158379');
+  try {
+    const driver = new VBoxDriver(path.join(fixtures, 'VBoxManage'), { tries: 5, delayMs: 10 });
+    const labOf = (lab: string, folder: string) => new VirtualBoxProvider(path.join(vb.dir, folder), driver, { lab, tftpRoot: path.join(vb.dir, 'TFTP'), hostOs: 'linux' });
+    const [alpha, beta, alphaAgain] = [labOf('alpha', 'a'), labOf('beta', 'b'), labOf('alpha', 'c')];
+    await alpha.create(spec('mini', '08:00:27:00:00:0a', { mode: 'user', sshPort: 2301 }));
+    await beta.create(spec('mini', '08:00:27:00:00:0b', { mode: 'user', sshPort: 2302 }));
+    assert.deepEqual(Object.values(vb.state().vms).map((v) => [v.name, v.groups]), [['alpha-mini', '/alpha'], ['beta-mini', '/beta']]);
+    assert.deepEqual((await alpha.list()).map((v) => v.name), ['mini']);
+    assert.deepEqual((await beta.list()).map((v) => v.name), ['mini']);
+    await assert.rejects(alphaAgain.create(spec('mini', '08:00:27:00:00:0c', { mode: 'user', sshPort: 2303 })), /VirtualBox has a VM alpha-mini of another lab named "alpha" \(its files: .*\/a\/alpha-mini\/alpha-mini\.vbox\)/);
+    assert.deepEqual(await alphaAgain.strays(), [], 'the other lab\'s VM is no stray of this one');
+    await assert.rejects(alphaAgain.delete('mini'), /no VM "mini"/);
+    assert.equal(Object.keys(vb.state().vms).length, 2, 'nothing of the other lab deleted');
+  } finally {
+    vb.done();
+  }
+});

@@ -27,8 +27,11 @@ function mergeIgnore(file: string): string {
   return `${mine}${mine.endsWith('\n') || mine === '' ? '' : '\n'}# added by lab init: runtime state and installer images stay out of git\n${missing.join('\n')}\n`;
 }
 
+/** What a provider changes in the scaffold's environments.ts (VirtualBox: a network inside the host-only range it allows). */
+export type ScaffoldEdit = (source: string) => string;
+
 /** Scaffold a lab folder, like \`vagrant init\`; refuses to overwrite one unless force. */
-export function initLab(dir: string, force = false): string[] {
+export function initLab(dir: string, force = false, provider?: { name: string; scaffold?: ScaffoldEdit }): string[] {
   const paths = labPaths(dir);
   if (existsSync(paths.config) && !force) {
     throw new UsageError(`${paths.config} already exists: ${paths.dir} is a lab folder already`, 'pass --force to overwrite its scaffold files');
@@ -41,6 +44,10 @@ export function initLab(dir: string, force = false): string[] {
     mkdirSync(path.dirname(to), { recursive: true });
     cpSync(from, to, { recursive: true, force: true });
     written.push(item);
+  }
+  if (provider) {
+    const source = readFileSync(paths.config, 'utf8').replace("provider: 'qemu'", `provider: '${provider.name}'`);
+    writeFileSync(paths.config, provider.scaffold ? provider.scaffold(source) : source);
   }
   writeFileSync(path.join(paths.dir, '.gitignore'), mergeIgnore(path.join(paths.dir, '.gitignore')));
   privateDir(paths.inventory);

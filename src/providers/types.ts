@@ -79,6 +79,8 @@ export interface ProviderKind {
    * host-only interface); found, not made again, when it exists. say: what was made.
    */
   prepareNetwork?(lab: Lab, say: (line: string) => void): Promise<void>;
+  /** What `lab init --provider` changes in the scaffold's environments.ts for it. */
+  scaffold?(source: string): string;
 }
 
 export interface Provider {

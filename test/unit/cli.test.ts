@@ -22,6 +22,15 @@ test('lab init scaffolds a lab folder and refuses to overwrite one', async () =>
     // --lab works from anywhere, and the folder's environments.ts imports 'lab' without being inside this package.
     const check = await lab(['check', '--lab', dir, '--images', 'mini']);
     assert.equal(check.exitCode, 0, check.stderr);
+    // For VirtualBox, a network inside the host-only range it allows without networks.conf (192.168.56.0/21).
+    const vbox = path.join(parent, 'vboxlab');
+    assert.equal((await lab(['init', vbox, '--provider', 'virtualbox'])).exitCode, 0);
+    const config = readFileSync(path.join(vbox, 'environments.ts'), 'utf8');
+    assert.match(config, /provider: 'virtualbox',[^]*cidr: '192\.168\.56\.0\/24',\s+gateway: '192\.168\.56\.1'/);
+    assert.equal((await lab(['check', '--lab', vbox, '--images', 'mini'])).exitCode, 0);
+    const xen = await lab(['init', path.join(parent, 'x'), '--provider', 'xen']);
+    assert.equal(xen.exitCode, 2);
+    assert.equal(xen.stderr.trim(), 'lab: --provider: no provider "xen"; providers: qemu, virtualbox');
   } finally {
     rmSync(parent, { recursive: true, force: true });
   }

@@ -15,6 +15,8 @@ export const virtualbox: ProviderKind = {
       network: lab.config.network.mode === 'bridge' ? { lab: lab.config.name, cidr: lab.config.network.cidr, gateway: lab.config.network.gateway } : undefined,
     }),
   doctor: virtualboxDoctor,
+  // Since 6.1.28 host-only addresses must lie in 192.168.56.0/21 unless networks.conf says otherwise: the scaffold's network does.
+  scaffold: (source) => source.replace("cidr: '10.77.0.0/24'", "cidr: '192.168.56.0/24'").replace("gateway: '10.77.0.1'", "gateway: '192.168.56.1'"),
   async prepareNetwork(lab, say) {
     if (lab.config.network.mode !== 'bridge') return;
     const { made } = await ensureAttachment(new VBoxDriver(), { lab: lab.config.name, cidr: lab.config.network.cidr, gateway: lab.config.network.gateway }, hostOsOf());

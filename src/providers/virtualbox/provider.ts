@@ -121,18 +121,31 @@ export class VirtualBoxProvider implements Provider {
    */
   private async mustBeFree(name: string): Promise<void> {
     if ((await this.info(name)).state !== 'missing') throw new UsageError(`VM "${name}" exists already`, `delete it first with \`lab image del ${name}\`, or use another name`);
-    if ((await this.driver.listVms()).some((v) => v.name === this.vboxName(name))) {
-      throw new UsageError(`VirtualBox has a VM ${this.vboxName(name)} of this lab that lab has no record of`, `delete it with \`lab image del ${name} --force\``);
+    const known = await this.registered(name);
+    if (known?.ours) throw new UsageError(`VirtualBox has a VM ${this.vboxName(name)} of this lab that lab has no record of`, `delete it with \`lab image del ${name} --force\``);
+    if (known) {
+      throw new UsageError(
+        `VirtualBox has a VM ${this.vboxName(name)} of another lab named "${this.opts.lab}" (its files: ${known.cfg})`,
+        'give this lab a name of its own (name in environments.ts)',
+      );
     }
     rmSync(this.dir(name), { recursive: true, force: true });
   }
 
+  /** The VM VirtualBox has under this name of lab's, and whether its files are this lab's (or another lab's of the same name). */
+  private async registered(name: string): Promise<{ uuid: string; cfg: string; ours: boolean } | undefined> {
+    const vm = (await this.driver.listVms()).find((v) => v.name === this.vboxName(name));
+    if (!vm) return undefined;
+    const cfg = (await this.driver.info(vm.uuid))?.get('CfgFile') ?? '';
+    return { uuid: vm.uuid, cfg, ours: path.resolve(cfg).startsWith(path.resolve(this.vmsDir) + path.sep) };
+  }
+
   async strays(): Promise<string[]> {
     const prefix = `${this.opts.lab}-`;
-    return (await this.driver.listVms())
-      .filter((v) => v.name.startsWith(prefix) && !existsSync(path.join(this.dir(v.name.slice(prefix.length)), 'vm.json')))
-      .map((v) => v.name.slice(prefix.length))
-      .sort();
+    const names = (await this.driver.listVms()).filter((v) => v.name.startsWith(prefix)).map((v) => v.name.slice(prefix.length));
+    const strays: string[] = [];
+    for (const n of names) if (!existsSync(path.join(this.dir(n), 'vm.json')) && (await this.registered(n))?.ours) strays.push(n);
+    return strays.sort();
   }
 
   async create(spec: VmSpec): Promise<VmInfo> {
@@ -249,9 +262,9 @@ export class VirtualBoxProvider implements Provider {
 
   async delete(name: string): Promise<void> {
     if (!existsSync(path.join(this.dir(name), 'vm.json'))) {
-      // A stray: VirtualBox knows it by this lab's name, lab has no folder for it.
-      const stray = (await this.driver.listVms()).find((v) => v.name === this.vboxName(name));
-      if (!stray) throw new UsageError(`no VM "${name}"`, 'see `lab image list`');
+      // A stray: VirtualBox knows it by this lab's name, its files in this lab's folder, lab has no record of it.
+      const stray = await this.registered(name);
+      if (!stray?.ours) throw new UsageError(`no VM "${name}"`, 'see `lab image list`');
       const state = (await this.driver.info(stray.uuid))?.get('VMState');
       if (state === 'running' || state === 'paused') await this.driver.controlVm(stray.uuid, 'poweroff');
       await waitUntil(30_000, async () => ((await this.driver.info(stray.uuid))?.get('VMState') === 'running' ? undefined : true));
