@@ -46,6 +46,28 @@ export const COMMON_RULES: LintRule[] = [
   { what: 'a root password or an SSH key (rootpw, sshkey)', why: 'the installer stops at the root password screen', ok: (k) => hasCommand(k, 'rootpw', 'sshkey') },
 ];
 
-export function missing(rules: LintRule[], k: ParsedKickstart): string[] {
-  return rules.filter((r) => !r.ok(k)).map((r) => `missing ${r.what}: ${r.why}`);
+/** What lint found: an error stops or exposes the install; a warning is what pykickstart warns of. */
+export interface Finding {
+  severity: 'error' | 'warning';
+  text: string;
+}
+export const error = (text: string): Finding => ({ severity: 'error', text });
+export const warning = (text: string): Finding => ({ severity: 'warning', text });
+
+export function missing(rules: LintRule[], k: ParsedKickstart): Finding[] {
+  return rules.filter((r) => !r.ok(k)).map((r) => error(`missing ${r.what}: ${r.why}`));
+}
+
+/**
+ * A root password in the kickstart itself (rootpw --plaintext, or a bare
+ * rootpw PASSWORD): the kickstart is served over HTTP, so whoever can fetch
+ * it learns the password. --iscrypted (a hash) or --lock (with sshkey) do not.
+ */
+export function plainRootPassword(k: ParsedKickstart): Finding[] {
+  const plain = (k.commands.get('rootpw') ?? []).some((args) => {
+    const words = args.split(/\s+/).filter(Boolean);
+    if (words.includes('--plaintext')) return true;
+    return !words.includes('--iscrypted') && words.some((w) => !w.startsWith('--'));
+  });
+  return plain ? [error('rootpw with a plain-text password: the kickstart is served over HTTP, so whoever fetches it has the password; use rootpw --iscrypted with a hash (openssl passwd -6), or rootpw --lock and sshkey')] : [];
 }

@@ -1,4 +1,4 @@
-import type { ParsedKickstart } from './lint.js';
+import type { Finding, ParsedKickstart } from './lint.js';
 
 /**
  * What differs by distro, behind one interface. Each distro is a folder
@@ -48,6 +48,11 @@ export interface DistroKind {
    * `ip` is the kernel's ip= argument of a static lease, or ''.
    */
   diskBootArgs?(host: string, ip: string): string;
-  /** What a rendered kickstart lacks for an unattended install of this distro, one line each. */
-  lint(k: ParsedKickstart): string[];
+  /**
+   * What a rendered kickstart lacks for an unattended install of this distro,
+   * or has that it must not. target: the installer release to check against
+   * (pykickstart's -v), one of lintTargets; the first when not given.
+   */
+  lint(k: ParsedKickstart, target?: string): Finding[];
+  readonly lintTargets?: readonly string[];
 }

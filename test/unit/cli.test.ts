@@ -128,8 +128,19 @@ test('lab kickstart --lint passes the scaffold and names what an unattended inst
     assert.match(bad.stdout, /missing timezone/);
     assert.match(bad.stdout, /missing reboot, poweroff, halt or shutdown/);
     assert.match(bad.stdout, /no callback in %post/);
-    assert.match(bad.stdout, /"authconfig" is not a RHEL 9 kickstart command/);
+    assert.match(bad.stdout, /: warning: "authconfig" is deprecated on RHEL9: pykickstart warns and anaconda ignores it; use authselect \(removed on RHEL 10\)$/m);
     assert.match(bad.stderr, /^lab: 1 of 1 kickstarts are not complete for an unattended install$/m);
+    // Checked against RHEL 10, authconfig is an error; a release CentOS has not is refused.
+    const ten = await lab(['kickstart', 'prod-worker-1', '--lint', '--target', 'RHEL10', '--lab', dir]);
+    assert.match(ten.stdout, /: "authconfig" is not a RHEL10 kickstart command: anaconda stops on it$/m);
+    const eight = await lab(['kickstart', 'prod-worker-1', '--lint', '--target', 'RHEL8', '--lab', dir]);
+    assert.equal(eight.exitCode, 2);
+    assert.match(eight.stderr, /^lab: --target: centos kickstarts are checked against RHEL9 or RHEL10, not "RHEL8"$/);
+    // A warning alone does not fail the check.
+    writeFileSync(file, ks.concat('\nauthconfig --enableshadow\n'));
+    const warned = await lab(['kickstart', 'prod-worker-1', '--lint', '--lab', dir]);
+    assert.equal(warned.exitCode, 0, warned.stdout + warned.stderr);
+    assert.match(warned.stdout, /warning: "authconfig" is deprecated/);
   } finally {
     cleanup();
   }

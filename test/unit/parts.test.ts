@@ -6,6 +6,7 @@ import { loadService, type Service } from '../../src/deploy/services.js';
 import { selectTargets, clusterHosts } from '../../src/deploy/targets.js';
 import { leaseFor } from '../../src/inventory/leases.js';
 import { lintKickstart } from '../../src/kickstart/lint.js';
+import type { Finding } from '../../src/distros/lint.js';
 import { outcomeOf } from '../../src/deploy/run.js';
 import { SessionError } from '../../src/deploy/session.js';
 import { OperationFailed } from '../../src/deploy/context.js';
@@ -111,16 +112,26 @@ test('leases of an older network.cidr are refused in one line naming the hosts a
 test('lint: each distro names what its install would stop at; a commented-out callback is no callback', () => {
   const cb = 'http://10.77.0.1:8077/booted?host=demo-worker-1&token=x';
   const mini = ['text', 'lang en_US.UTF-8', 'keyboard us', 'timezone Etc/UTC', 'part / --fstype=ext2', 'sshkey --username=root "k"', 'poweroff', '%post', `wget "${cb}&mac=1"`, '%end'].join('\n');
+  const texts = (fs: Finding[]) => fs.map((f) => `${f.severity}: ${f.text}`);
   assert.deepEqual(lintKickstart(mini, 'mini', cb), []);
-  assert.deepEqual(lintKickstart(mini.replace('timezone Etc/UTC\n', ''), 'mini', cb), ['missing timezone: the installer stops at the time zone screen']);
+  assert.deepEqual(texts(lintKickstart(mini.replace('timezone Etc/UTC\n', ''), 'mini', cb)), ['error: missing timezone: the installer stops at the time zone screen']);
   // anaconda needs more: a source, clearpart, a bootloader.
-  const centos = lintKickstart(mini, 'centos', cb);
-  assert.ok(centos.some((p) => p.startsWith('missing an installation source')));
-  assert.ok(centos.some((p) => p.startsWith('missing bootloader')));
-  assert.ok(lintKickstart(`${mini}\nauth --enableshadow`, 'centos', cb).some((p) => p.startsWith('"auth" is not a RHEL 9 kickstart command')));
+  const centos = texts(lintKickstart(mini, 'centos', cb));
+  assert.ok(centos.some((p) => p.startsWith('error: missing an installation source')));
+  assert.ok(centos.some((p) => p.startsWith('error: missing bootloader')));
+  // As pykickstart has it: auth is deprecated on RHEL 9 (a warning; anaconda ignores it), removed on RHEL 10 (an error).
+  const auth = `${mini}\nauth --enableshadow`;
+  assert.ok(texts(lintKickstart(auth, 'centos', cb)).includes('warning: "auth" is deprecated on RHEL9: pykickstart warns and anaconda ignores it; use authselect (removed on RHEL 10)'));
+  assert.ok(texts(lintKickstart(auth, 'centos', cb, 'RHEL10')).includes('error: "auth" is not a RHEL10 kickstart command: anaconda stops on it'));
+  assert.ok(texts(lintKickstart(`${mini}\ninstall`, 'centos', cb)).includes('error: "install" is not a RHEL9 kickstart command: anaconda stops on it'));
+  // A root password in plain text is served to whoever fetches the kickstart; a hash or a locked account is not.
+  for (const line of ['rootpw --plaintext hunter2', 'rootpw hunter2', 'rootpw --allow-ssh --plaintext hunter2']) {
+    assert.ok(texts(lintKickstart(`${mini}\n${line}`, 'mini', cb)).some((p) => p.startsWith('error: rootpw with a plain-text password')), line);
+  }
+  for (const line of ['rootpw --lock', 'rootpw --iscrypted $6$salt$hash', 'rootpw --lock --iscrypted $6$salt$hash']) assert.deepEqual(lintKickstart(`${mini}\n${line}`, 'mini', cb), [], line);
   // The callback only in a comment calls nobody.
   const commented = mini.replace(`wget "${cb}&mac=1"`, `# wget "${cb}&mac=1"`);
-  assert.deepEqual(lintKickstart(commented, 'mini', cb), ['no callback in %post (expected a request to http://10.77.0.1:8077/booted?host=demo-worker-1&...): lab would never learn the install finished']);
+  assert.deepEqual(texts(lintKickstart(commented, 'mini', cb)), ['error: no callback in %post (expected a request to http://10.77.0.1:8077/booted?host=demo-worker-1&...): lab would never learn the install finished']);
 });
 
 test('a host\'s result from what was thrown: refused, timeout, unreachable, failed, or the service\'s own code with its place', () => {

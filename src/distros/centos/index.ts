@@ -1,5 +1,5 @@
 import type { DistroKind } from '../types.js';
-import { COMMON_RULES, hasCommand, missing, type LintRule } from '../lint.js';
+import { COMMON_RULES, error, hasCommand, missing, plainRootPassword, warning, type Finding, type LintRule, type ParsedKickstart } from '../lint.js';
 import { pxebootFiles } from './pxeboot.js';
 
 /** What anaconda needs beyond every installer's basics. */
@@ -11,8 +11,33 @@ const RULES: LintRule[] = [
   { what: 'text (or cmdline) mode', why: 'the graphical installer may wait for input', ok: (k) => hasCommand(k, 'text', 'cmdline') },
 ];
 
-/** Commands RHEL 9's kickstart no longer accepts: anaconda stops on them. */
-const REMOVED_RHEL9 = ['install', 'device', 'deviceprobe', 'dmraid', 'multipath', 'auth', 'authconfig', 'upgrade', 'btrfs', 'method'];
+/**
+ * Commands by release, as pykickstart's RHEL9 and RHEL10 handlers have them
+ * (pykickstart/handlers/rhel9.py, rhel10.py): removed ones stop anaconda;
+ * deprecated ones pykickstart warns of and anaconda ignores.
+ */
+const RELEASES = {
+  RHEL9: {
+    removed: ['install', 'device', 'deviceprobe', 'dmraid', 'multipath', 'upgrade', 'btrfs', 'method'],
+    deprecated: { auth: 'authselect', authconfig: 'authselect', autostep: '' } as Record<string, string>,
+  },
+  RHEL10: {
+    removed: ['install', 'device', 'deviceprobe', 'dmraid', 'multipath', 'upgrade', 'btrfs', 'method', 'auth', 'authconfig', 'autostep'],
+    deprecated: {} as Record<string, string>,
+  },
+} as const;
+type Release = keyof typeof RELEASES;
+
+function byRelease(k: ParsedKickstart, release: Release): Finding[] {
+  const r = RELEASES[release];
+  const later = release === 'RHEL9' ? ' (removed on RHEL 10)' : '';
+  return [
+    ...r.removed.filter((c) => k.commands.has(c)).map((c) => error(`"${c}" is not a ${release} kickstart command: anaconda stops on it`)),
+    ...Object.entries(r.deprecated)
+      .filter(([c]) => k.commands.has(c))
+      .map(([c, instead]) => warning(`"${c}" is deprecated on ${release}: pykickstart warns and anaconda ignores it${instead ? `; use ${instead}` : ''}${later}`)),
+  ];
+}
 
 /**
  * CentOS Stream 9 (and Rocky, Alma 9): anaconda from the DVD ISO, its kernel
@@ -31,9 +56,11 @@ export const centos: DistroKind = {
     initrd: `images/${image}/initrd.img`,
     args: `inst.ks=${ksUrl} ks=${ksUrl} inst.ks.sendmac inst.repo=cdrom ip=dhcp console=ttyS0,115200 console=tty0`,
   }),
-  lint: (k) => [
+  lintTargets: ['RHEL9', 'RHEL10'],
+  lint: (k, target = 'RHEL9') => [
     ...missing(RULES, k),
-    ...REMOVED_RHEL9.filter((c) => k.commands.has(c)).map((c) => `"${c}" is not a RHEL 9 kickstart command: anaconda stops on it`),
-    ...(hasCommand(k, 'graphical', 'interactive') ? ['graphical or interactive mode: the install waits for a person'] : []),
+    ...byRelease(k, target as Release),
+    ...plainRootPassword(k),
+    ...(hasCommand(k, 'graphical', 'interactive') ? [error('graphical or interactive mode: the install waits for a person')] : []),
   ],
 };

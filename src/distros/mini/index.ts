@@ -1,5 +1,5 @@
 import type { DistroKind } from '../types.js';
-import { COMMON_RULES, missing } from '../lint.js';
+import { COMMON_RULES, missing, plainRootPassword } from '../lint.js';
 import { miniGuest } from './guest.js';
 
 /**
@@ -17,5 +17,5 @@ export const mini: DistroKind = {
   bootSpec: (image, ksUrl) => ({ kernel: `images/${image}/vmlinuz`, initrd: `images/${image}/initrd.img`, args: `inst.ks=${ksUrl} ks=${ksUrl} console=ttyS0 quiet` }),
   // No bootloader: its kernel boots the installed disk; lab.host= names a clone (it takes its own identity).
   diskBootArgs: (host, ip) => `console=ttyS0 lab.host=${host}${ip}`,
-  lint: (k) => missing(COMMON_RULES, k),
+  lint: (k) => [...missing(COMMON_RULES, k), ...plainRootPassword(k)],
 };
