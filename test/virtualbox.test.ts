@@ -215,6 +215,7 @@ for (const c of LIFECYCLES) {
         const again = await doctor();
         assert.equal(again.find((x) => x.name === 'host-only range')!.status, 'ok');
         assert.equal(again.find((x) => /^host-only (adapter|network)$/.test(x.name))!.status, 'warn', 'not made yet');
+        assert.deepEqual(again.find((x) => x.name === 'server port'), { name: 'server port', status: 'warn', detail: `10.77.0.1 is on no interface yet: lab serve makes the virtualbox network holding it, then listens on 10.77.0.1:${port}` });
         // lab serve makes the host-only network holding the gateway, then listens on it.
         server = await serveInNs(ns, dir);
         const made = (await doctor()).find((x) => /^host-only (adapter|network)$/.test(x.name))!;

@@ -38,6 +38,10 @@ async function portCheck(lab: Lab): Promise<Check> {
     s.listen(port, host, () => s.close(() => resolve(undefined)));
   });
   if (!error) return { name: 'server port', status: 'ok', detail: `${host}:${port} is free` };
+  // A provider that makes the network holding the gateway (VirtualBox's host-only interface) does it when lab serve starts.
+  if (error.code === 'EADDRNOTAVAIL' && providerKind(lab).prepareNetwork) {
+    return { name: 'server port', status: 'warn', detail: `${host} is on no interface yet: lab serve makes the ${lab.config.provider} network holding it, then listens on ${host}:${port}` };
+  }
   return {
     name: 'server port',
     status: 'fail',
