@@ -31,7 +31,6 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
 };
 const builtIn = Object.keys(COMMANDS);
 
-
 const program = new Command('lab')
   .description('a local VM lab manager: build hosts from kickstart, serve them, track them, deploy to them')
   .option('--lab <dir>', 'the lab folder (holds environments.ts)', '.')

@@ -1,6 +1,7 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadService, serviceNames } from '../deploy/services.js';
+import { loadService } from '../deploy/services.js';
+import { serviceNames } from '../project/services.js';
 import { runOperation, failedResults, type HostResult } from '../deploy/run.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { labPaths } from '../project/paths.js';
@@ -27,7 +28,6 @@ interface OpFlags {
 }
 
 export const DEFAULT_PARALLEL = 32;
-
 
 /** The commands made for the lab folder's services (completion leaves them out: it reads them at completion time). */
 export const serviceCommands = new WeakSet<Command>();

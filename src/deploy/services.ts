@@ -5,8 +5,6 @@ import { importLabModule, type Lab } from '../config/load.js';
 import { UsageError } from '../errors.js';
 import { shown } from '../project/paths.js';
 import { serviceNames } from '../project/services.js';
-
-export { serviceNames };
 import type { Operation, ServiceDefinition } from './types.js';
 
 /** A service folder with a service.ts, loaded and checked. */
@@ -27,7 +25,6 @@ const serviceSchema = z.strictObject({
     .record(z.string().regex(/^[a-z][a-z0-9-]*$/, { error: 'expected an operation name such as "deploy"' }), operation)
     .refine((ops) => Object.keys(ops).length > 0, { error: 'expected at least one operation' }),
 });
-
 
 export async function loadService(lab: Lab, name: string): Promise<Service> {
   const names = serviceNames(lab.paths.services);
