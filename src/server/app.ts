@@ -70,32 +70,7 @@ export function createApp(ctx: AppContext): App {
     res.json({ ok: true, lab: ctx.lab().config.name });
   });
 
-  app.get('/ks/:host', async (req, res) => {
-    const lab = ctx.lab();
-    const name = parseHostName(req.params.host);
-    const host = name ? allHosts(lab).find((h) => h.name === name) : undefined;
-    if (!host) return fail(res, 404, `no host "${req.params.host}" is declared in environments.ts`);
-    // Served only while lab expects the host to install: a kickstart carries the host's callback token.
-    // A HEAD is answered like a GET by express, but changes nothing.
-    const ip = peerAddress(req.socket.remoteAddress);
-    // Refused on a read: a fetch outside the window (anyone's) costs no lock and no write.
-    const open = windowOf(await ctx.inventory.read(), host.name);
-    const lease = open
-      ? await ctx.inventory.update((data) => {
-          // Looked at again under the lock: the window may have closed since.
-          if (!windowOf(data, host.name)) return undefined;
-          if (req.method === 'GET') recordKickstartFetch(data, host, { ip });
-          return leaseFor(data, lab, host.name);
-        })
-      : undefined;
-    if (!lease) {
-      ctx.log(`kickstart ${host.name} refused to ${ip}: no install window`);
-      return fail(res, 403, `${host.name} is not expected to install now: lab opens its kickstart during lab image build, lab image clone and lab env start; open it by hand with \`lab kickstart --allow ${host.name}\``);
-    }
-    const text = renderKickstartWith(lab, host, lease, ctx.serving);
-    ctx.log(`kickstart ${host.name} -> ${ip}`);
-    res.type('text/plain').send(text);
-  });
+  app.get('/ks/:host', (req, res) => kickstartRoute(ctx, req, res));
 
   app.get('/pxe/*file', async (req, res) => {
     const lab = ctx.lab();
@@ -107,40 +82,7 @@ export function createApp(ctx: AppContext): App {
   });
 
   // A callback changes the inventory: POST only (a GET or HEAD, from a crawler or a prefetch, records nothing).
-  app.all('/booted', async (req, res) => {
-    if (req.method !== 'POST') {
-      res.set('allow', 'POST');
-      return fail(res, 405, 'a boot callback is a POST');
-    }
-    const query = req.query as Record<string, unknown>;
-    const peer = peerAddress(req.socket.remoteAddress);
-    // The token is checked before anything else: a caller without this host's token learns nothing.
-    const claimed = claimedHost(query, req.body);
-    const given = tokenOf(query, req.body, req.get('authorization'));
-    if (!claimed || !tokenMatches(hostToken(ctx.serving.secret, claimed), given)) {
-      // A host installed by a lab that gave every host its one secret: the caller knows the secret, so it learns nothing new.
-      if (claimed && tokenMatches(ctx.serving.secret, given)) {
-        const why = `${claimed} calls back with the lab-wide token of an older lab, which every host shared; it is not accepted any more: rebuild the host (lab image del ${claimed}, then lab env start-all or lab image build)`;
-        ctx.log(`refused callback of ${claimed}: ${why}`);
-        return fail(res, 403, why);
-      }
-      return fail(res, 403, 'bad or missing token');
-    }
-    const parsed = parseCallback(query, req.body, peer);
-    if (!parsed.ok) return fail(res, parsed.status, parsed.error);
-    const cb = parsed.callback;
-    const lab = ctx.lab();
-    const declared = allHosts(lab).find((h) => h.name === cb.host);
-    const r = await ctx.inventory.update((data, log) =>
-      acceptCallback(data, log, cb, { declared, bridged: lab.config.network.mode === 'bridge', peer, undeclared: ctx.undeclared ?? 0 }),
-    );
-    if (!r.ok) {
-      ctx.log(`refused callback of ${cb.host} from ${peer}: ${r.error}`);
-      return fail(res, r.status, r.error);
-    }
-    ctx.log(`booted ${cb.host} ${r.host.ip} ${cb.mac}${declared ? '' : ' (not declared in environments.ts)'}`);
-    reply(res, 200, { ok: true, host: r.host.name, bootCount: r.host.bootCount, declared: Boolean(declared) });
-  });
+  app.all('/booted', (req, res) => bootedRoute(ctx, req, res));
 
   app.get('/api/hosts', async (_req, res) => {
     const data = await ctx.inventory.read();
@@ -162,4 +104,72 @@ export function createApp(ctx: AppContext): App {
     fail(res, 500, 'internal error; see the server log');
   });
   return { app, feed };
+}
+
+/**
+ * GET /ks/<host>: a host's rendered kickstart, served only inside its install
+ * window (it carries the host's callback token). A fetch outside the window,
+ * anyone's, is refused on a read: it costs no lock and no write.
+ */
+async function kickstartRoute(ctx: AppContext, req: Request, res: Response): Promise<void> {
+  const lab = ctx.lab();
+  const name = parseHostName(req.params.host);
+  const host = name ? allHosts(lab).find((h) => h.name === name) : undefined;
+  if (!host) return fail(res, 404, `no host "${req.params.host}" is declared in environments.ts`);
+  // Served only while lab expects the host to install: a kickstart carries the host's callback token.
+  // A HEAD is answered like a GET by express, but changes nothing.
+  const ip = peerAddress(req.socket.remoteAddress);
+  // Refused on a read: a fetch outside the window (anyone's) costs no lock and no write.
+  const open = windowOf(await ctx.inventory.read(), host.name);
+  const lease = open
+    ? await ctx.inventory.update((data) => {
+        // Looked at again under the lock: the window may have closed since.
+        if (!windowOf(data, host.name)) return undefined;
+        if (req.method === 'GET') recordKickstartFetch(data, host, { ip });
+        return leaseFor(data, lab, host.name);
+      })
+    : undefined;
+  if (!lease) {
+    ctx.log(`kickstart ${host.name} refused to ${ip}: no install window`);
+    return fail(res, 403, `${host.name} is not expected to install now: lab opens its kickstart during lab image build, lab image clone and lab env start; open it by hand with \`lab kickstart --allow ${host.name}\``);
+  }
+  const text = renderKickstartWith(lab, host, lease, ctx.serving);
+  ctx.log(`kickstart ${host.name} -> ${ip}`);
+  res.type('text/plain').send(text);
+}
+
+/** POST /booted: a boot callback, its token checked before anything else, then checked against the lease and the pinned host key. */
+async function bootedRoute(ctx: AppContext, req: Request, res: Response): Promise<void> {
+  if (req.method !== 'POST') {
+    res.set('allow', 'POST');
+    return fail(res, 405, 'a boot callback is a POST');
+  }
+  const query = req.query as Record<string, unknown>;
+  const peer = peerAddress(req.socket.remoteAddress);
+  // The token is checked before anything else: a caller without this host's token learns nothing.
+  const claimed = claimedHost(query, req.body);
+  const given = tokenOf(query, req.body, req.get('authorization'));
+  if (!claimed || !tokenMatches(hostToken(ctx.serving.secret, claimed), given)) {
+    // A host installed by a lab that gave every host its one secret: the caller knows the secret, so it learns nothing new.
+    if (claimed && tokenMatches(ctx.serving.secret, given)) {
+      const why = `${claimed} calls back with the lab-wide token of an older lab, which every host shared; it is not accepted any more: rebuild the host (lab image del ${claimed}, then lab env start-all or lab image build)`;
+      ctx.log(`refused callback of ${claimed}: ${why}`);
+      return fail(res, 403, why);
+    }
+    return fail(res, 403, 'bad or missing token');
+  }
+  const parsed = parseCallback(query, req.body, peer);
+  if (!parsed.ok) return fail(res, parsed.status, parsed.error);
+  const cb = parsed.callback;
+  const lab = ctx.lab();
+  const declared = allHosts(lab).find((h) => h.name === cb.host);
+  const r = await ctx.inventory.update((data, log) =>
+    acceptCallback(data, log, cb, { declared, bridged: lab.config.network.mode === 'bridge', peer, undeclared: ctx.undeclared ?? 0 }),
+  );
+  if (!r.ok) {
+    ctx.log(`refused callback of ${cb.host} from ${peer}: ${r.error}`);
+    return fail(res, r.status, r.error);
+  }
+  ctx.log(`booted ${cb.host} ${r.host.ip} ${cb.mac}${declared ? '' : ' (not declared in environments.ts)'}`);
+  reply(res, 200, { ok: true, host: r.host.name, bootCount: r.host.bootCount, declared: Boolean(declared) });
 }
