@@ -69,13 +69,16 @@ export default defineService({
     async test(ctx) {
       const expected = `hello from ${ctx.host.name} version ${ctx.version}`;
       if (ctx.via) {
-        const tries = 5 * Math.max(1, ctx.peers(ctx.host.role).length);
+        const tries = 10 * Math.max(1, ctx.peers(ctx.host.role).length);
         const seen = new Set<string>();
         for (let i = 0; i < tries; i++) {
           const r = await ctx.http('/', { host: ctx.via.name, port: LB_PORT, timeout: 10 });
           const body = r.body.trim();
           if (r.status === 200 && body === expected) return `through ${ctx.via.name} after ${i + 1} request(s): ${body}`;
           seen.add(r.status === 200 ? body.replace(/^hello from (\S+).*$/, '$1') : `HTTP ${r.status}`);
+          // Every worker's test runs at once: under round robin two testers in step would each only ever
+          // be handed the other's worker. A random pause after a miss takes this one out of step.
+          await new Promise((resolve) => setTimeout(resolve, 20 + Math.floor(Math.random() * 100)));
         }
         ctx.fail(`${tries} requests through ${ctx.via.name} never reached this host (answered: ${[...seen].join(', ')})`);
       }
