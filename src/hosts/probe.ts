@@ -1,5 +1,4 @@
 import net from 'node:net';
-import ping from 'ping';
 import type { HostRecord } from '../inventory/types.js';
 
 export interface ProbeResult {
@@ -39,6 +38,7 @@ export function sshBanner(address: string, port: number, timeoutMs: number): Pro
 export async function icmp(address: string, timeoutMs: number): Promise<number | undefined> {
   // ping's -W takes whole seconds; the sweep's own deadline bounds the rest.
   const seconds = Math.max(1, Math.ceil(timeoutMs / 1000));
+  const ping = (await import('ping')).default;
   const r = await ping.promise.probe(address, { timeout: seconds, deadline: seconds, min_reply: 1, extra: ['-n'] });
   if (!r.alive) return undefined;
   const t = Number(r.time);

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, chmodSync, statSync } from 'node:fs';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import ssh2 from 'ssh2';
+import { createRequire } from 'node:module';
 import type { LabPaths } from './paths.js';
 import { LabError, messageOf } from '../errors.js';
 import { createOnce, privateDir } from '../util/files.js';
@@ -37,10 +37,14 @@ function readPrivate(file: string): string {
  * key's leading zero bytes, so one key in 256 comes out malformed
  * (mscdex/ssh2#1390, #1513, open): such a key is drawn again.
  */
+// ssh2 (a CommonJS module) is required when a key is made or read: a command that needs neither does not load it.
+const require = createRequire(import.meta.url);
+const ssh2 = () => require('ssh2') as typeof import('ssh2');
+
 export function generateEd25519(comment: string): string {
   for (;;) {
-    const key = ssh2.utils.generateKeyPairSync('ed25519', { comment }).private;
-    if (!(ssh2.utils.parseKey(key) instanceof Error)) return key;
+    const key = ssh2().utils.generateKeyPairSync('ed25519', { comment }).private;
+    if (!(ssh2().utils.parseKey(key) instanceof Error)) return key;
   }
 }
 
@@ -51,7 +55,7 @@ export function ensureSecrets(paths: LabPaths, labName: string): Secrets {
     if (!existsSync(paths.sshKey)) createOnce(paths.sshKey, generateEd25519(comment), 0o600);
     if (!existsSync(paths.token)) createOnce(paths.token, `${randomBytes(24).toString('base64url')}\n`, 0o600);
     const privateKey = readPrivate(paths.sshKey);
-    const parsed = ssh2.utils.parseKey(privateKey);
+    const parsed = ssh2().utils.parseKey(privateKey);
     if (parsed instanceof Error) throw new LabError(`${paths.sshKey}: not a usable private key: ${parsed.message}`);
     const key = Array.isArray(parsed) ? parsed[0]! : parsed;
     const publicKey = `${key.type} ${key.getPublicSSH().toString('base64')} ${comment}`;

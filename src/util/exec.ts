@@ -1,10 +1,16 @@
-import { execa } from 'execa';
+import type { execa as Execa } from 'execa';
 import { EnvironmentError, ToolError } from '../errors.js';
+
+/** execa, loaded when a command first runs a process: the commands that start none do not pay for it. */
+export async function loadExeca(): Promise<typeof Execa> {
+  return (await import('execa')).execa;
+}
 
 /** Every external command lab runs for its work (qemu-img, ip, bsdtar, ...): argument array, LANG=C, a hard timeout, one readable error. */
 export async function run(file: string, args: string[], opts: { timeoutMs?: number; what?: string } = {}): Promise<string> {
   const line = [file, ...args].join(' ');
   if (process.env.LAB_DEBUG) process.stderr.write(`debug: ${line}\n`);
+  const execa = await loadExeca();
   const r = await execa(file, args, { reject: false, timeout: opts.timeoutMs ?? 60_000, env: { LANG: 'C', LC_ALL: 'C' }, stdin: 'ignore' });
   if ((r as { code?: string }).code === 'ENOENT' || r.exitCode === 127) {
     throw new EnvironmentError(`${file} is not installed`, `install it (lab doctor lists what the provider needs)`);
@@ -18,6 +24,6 @@ export async function run(file: string, args: string[], opts: { timeoutMs?: numb
 }
 
 /** Where a command is on PATH, or undefined. */
-export const which = async (cmd: string) => (await execa('sh', ['-c', `command -v ${cmd}`], { reject: false })).stdout.trim() || undefined;
+export const which = async (cmd: string) => (await (await loadExeca())('sh', ['-c', `command -v ${cmd}`], { reject: false })).stdout.trim() || undefined;
 export const firstLine = (s: string) => s.trim().split('\n')[0] ?? '';
 

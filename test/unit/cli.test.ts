@@ -246,7 +246,7 @@ test('lab completion bash and zsh complete commands, options, and the lab folder
   }
 });
 
-test('a command loads what it uses: lab hosts list loads neither the server, the templates nor the file watcher; --help loads every command', async () => {
+test('a command loads what it uses: lab hosts list loads neither the server, the templates, the file watcher, SSH, process spawning nor ping; --help loads every command', async () => {
   const { dir, cleanup } = await tempLab();
   const loaded = path.join(dir, 'loaded.txt');
   const packages = async (args: string[]) => {
@@ -261,7 +261,7 @@ test('a command loads what it uses: lab hosts list loads neither the server, the
   try {
     const list = await packages(['hosts', 'list']);
     assert.ok(list.has('commander') && list.has('lowdb'), [...list].join(' '));
-    for (const heavy of ['express', 'nunjucks', 'chokidar']) assert.ok(!list.has(heavy), `lab hosts list loaded ${heavy}`);
+    for (const heavy of ['express', 'nunjucks', 'chokidar', 'ssh2', 'execa', 'ping']) assert.ok(!list.has(heavy), `lab hosts list loaded ${heavy}`);
     // The hook sees what it should: help describes every command, so it loads the server's module too.
     assert.ok((await packages(['--help'])).has('express'));
   } finally {

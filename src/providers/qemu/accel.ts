@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { execa } from 'execa';
+import { loadExeca } from '../../util/exec.js';
 import { cacheRoot } from '../../project/paths.js';
 import { writeFileAtomicSync } from '../../util/files.js';
 
@@ -72,6 +72,7 @@ function qemuBuild(): string {
 
 /** QEMU's own word: can it enable KVM at all? */
 async function qmpSaysKvm(): Promise<boolean> {
+  const execa = await loadExeca();
   const r = await execa('qemu-system-x86_64', [...KVM_ARGS, '-S', '-qmp', 'stdio'], {
     reject: false,
     timeout: 4000,
@@ -84,6 +85,7 @@ async function qmpSaysKvm(): Promise<boolean> {
 async function kernelRuns(kernel: string): Promise<boolean> {
   const dir = mkdtempSync(path.join(tmpdir(), 'lab-kvm-'));
   const out = path.join(dir, 'console');
+  const execa = await loadExeca();
   try {
     const child = execa('qemu-system-x86_64', [...KVM_ARGS, '-m', '128', '-no-reboot', '-serial', `file:${out}`, '-kernel', kernel, '-append', 'console=ttyS0 panic=-1'], {
       reject: false,

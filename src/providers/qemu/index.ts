@@ -1,6 +1,5 @@
 import type { ProviderKind } from '../types.js';
 import { QemuProvider } from './provider.js';
-import { qemuDoctor } from './doctor.js';
 
 /**
  * QEMU/KVM (TCG where KVM does not work): VMs under inventory/vms/, a tap on
@@ -11,5 +10,6 @@ export const qemu: ProviderKind = {
   macPrefix: [0x52, 0x54, 0x00],
   userNetHost: '10.0.2.2',
   create: (lab) => new QemuProvider(lab.paths.vms),
-  doctor: qemuDoctor,
+  // Loaded when lab doctor runs: its checks start processes, which no other command pays for.
+  doctor: async (lab, probe) => (await import('./doctor.js')).qemuDoctor(lab, probe),
 };

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { execa } from 'execa';
+import { loadExeca } from '../../util/exec.js';
 import { EnvironmentError, LabError, ToolError } from '../../errors.js';
 import { isTransient, parseCreatedIf, parseHostOnlyIfs, parseHostOnlyNets, parseMachineReadable, parseVersion, parseVmList, vboxError, type HostOnlyIf, type HostOnlyNet, type VBoxVersion } from './parse.js';
 
@@ -18,6 +18,7 @@ export class VBoxDriver {
   async exec(args: string[], timeoutMs = 60_000): Promise<string> {
     for (let attempt = 1; ; attempt++) {
       if (process.env.LAB_DEBUG) process.stderr.write(`debug: ${this.bin} ${args.join(' ')}\n`);
+      const execa = await loadExeca();
       const r = await execa(this.bin, args, { reject: false, timeout: timeoutMs, env: { LANG: 'C', LC_ALL: 'C' }, stdin: 'ignore' });
       if ((r as { code?: string }).code === 'ENOENT' || r.exitCode === 126 || r.exitCode === 127) {
         throw new EnvironmentError('VBoxManage is not installed', 'install VirtualBox, or use provider: qemu');
