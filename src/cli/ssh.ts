@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { execa } from 'execa';
 import { currentHosts } from '../hosts/manager.js';
 import { sshable, writeSshFiles } from '../hosts/sshconfig.js';
 import { UsageError } from '../errors.js';
+import { loadExeca } from '../util/exec.js';
 import { openLab } from './common.js';
 import { print } from './output.js';
 
@@ -28,6 +28,7 @@ export function register(program: Command): void {
         throw new UsageError(`no live host "${host}" with a recorded host key; live hosts: ${live.map((h) => h.name).join(', ') || 'none'}`, 'see `lab hosts list`, or `lab hosts filter` to refresh');
       }
       const config = writeSshFiles(lab.paths, live);
+      const execa = await loadExeca();
       const r = await execa('ssh', ['-F', config, host, ...command], { stdio: 'inherit', reject: false });
       process.exitCode = r.exitCode ?? 1;
     });

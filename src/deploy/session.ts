@@ -1,8 +1,12 @@
 import { LabError } from '../errors.js';
 import { fingerprint } from '../inventory/values.js';
 import type { Duplex } from 'node:stream';
-import ssh2 from 'ssh2';
+import { createRequire } from 'node:module';
+import type ssh2 from 'ssh2';
 import type { SFTPWrapper, ClientChannel } from 'ssh2';
+
+// ssh2 (CommonJS) is required when a session is first opened: commands that open none do not load it.
+const require = createRequire(import.meta.url);
 
 /**
  * One SSH connection to one host, reused by every command and upload of an
@@ -59,7 +63,7 @@ export class Session {
   static open(t: SessionTarget): Promise<Session> {
     const pinned = parseKey(t.hostKey);
     return new Promise((resolve, reject) => {
-      const client = new ssh2.Client();
+      const client = new (require('ssh2') as typeof ssh2).Client();
       let offered: Buffer | undefined;
       let settled = false;
       const done = (e?: SessionError) => {

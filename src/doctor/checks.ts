@@ -1,12 +1,11 @@
 import { accessSync, constants } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { execa } from 'execa';
 import type { Lab } from '../config/load.js';
 import { providerKind } from '../providers/index.js';
 import { anyMiniKernel } from '../distros/mini/guest.js';
 import type { Check } from './types.js';
-import { firstLine, which } from '../util/exec.js';
+import { firstLine, loadExeca, which } from '../util/exec.js';
 import { findServer } from '../server/serve.js';
 import { defaultBindAddress } from '../kickstart/url.js';
 
@@ -21,6 +20,7 @@ export type { Check } from './types.js';
 
 async function pingCheck(): Promise<Check> {
   if (!(await which('ping'))) return { name: 'ping', status: 'fail', detail: 'ping not found: lab hosts filter cannot probe hosts', fix: 'apt-get install iputils-ping' };
+  const execa = await loadExeca();
   const r = await execa('ping', ['-c', '1', '-W', '1', '127.0.0.1'], { reject: false });
   return r.exitCode === 0
     ? { name: 'ping', status: 'ok', detail: 'ICMP echo to 127.0.0.1 answered' }

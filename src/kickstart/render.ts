@@ -1,14 +1,18 @@
 import path from 'node:path';
-import nunjucks from 'nunjucks';
+import { createRequire } from 'node:module';
+import type nunjucksModule from 'nunjucks';
 import type { Lab } from '../config/load.js';
 import { UsageError, messageOf } from '../errors.js';
 import { shown, within } from '../project/paths.js';
 
-const envs = new Map<string, nunjucks.Environment>();
+// nunjucks (CommonJS) is required when a template is first rendered: commands that render none do not load it.
+const require = createRequire(import.meta.url);
+const envs = new Map<string, nunjucksModule.Environment>();
 
-function environment(labDir: string): nunjucks.Environment {
+function environment(labDir: string): nunjucksModule.Environment {
   let env = envs.get(labDir);
   if (!env) {
+    const nunjucks = require('nunjucks') as typeof nunjucksModule;
     // throwOnUndefined: a template that prints a variable lab does not provide fails loudly
     // instead of sending an installer an empty value.
     env = new nunjucks.Environment(new nunjucks.FileSystemLoader(labDir, { noCache: true }), {

@@ -1,4 +1,3 @@
-import { watch } from 'chokidar';
 import { groupSize, loadLab, type DeclaredHost, type Lab } from '../config/load.js';
 import { Inventory } from '../inventory/store.js';
 import { keyed, type MonitorRecord } from '../inventory/types.js';
@@ -44,6 +43,7 @@ export async function runMonitor(labDir: string, env: string, o: MonitorOptions)
   const now = o.now ?? Date.now;
   let reload = false;
   let wake: (() => void) | undefined;
+  const { watch } = await import('chokidar');
   const watcher = watch([lab.paths.config, lab.paths.bootLog], { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100 } });
   watcher.on('all', (_event, file) => {
     if (file === lab.paths.config) reload = true;

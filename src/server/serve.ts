@@ -2,12 +2,11 @@ import { readFileSync, rmSync } from 'node:fs';
 import { writeFileAtomicSync } from '../util/files.js';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
-import { watch, type FSWatcher } from 'chokidar';
+import type { FSWatcher } from 'chokidar';
 import { loadLab, type Lab } from '../config/load.js';
 import { Inventory } from '../inventory/store.js';
 import { ensureSecrets } from '../project/secrets.js';
 import { EnvironmentError, messageOf } from '../errors.js';
-import { createApp } from './app.js';
 import { guestServerUrl, defaultBindAddress } from '../kickstart/url.js';
 import { providerKind } from '../providers/index.js';
 
@@ -94,6 +93,9 @@ export async function startServer(initial: Lab, opts: ServeOptions = {}): Promis
   const names = opts.publicUrl ? [new URL(opts.publicUrl).hostname] : [];
   // The gateway must be on an interface before the server can listen on it: a provider that makes it (VirtualBox) does so now.
   if (!opts.bind) await providerKind(lab).prepareNetwork?.(lab, (line) => process.stderr.write(`${line}\n`));
+  // The app (express) and the watcher (chokidar) load when a server starts: commands that only look for one do not pay for them.
+  const { createApp } = await import('./app.js');
+  const { watch } = await import('chokidar');
   const { app, feed } = createApp({ lab: () => lab, inventory, serving, log, names, undeclared: opts.undeclared, onStorageFailure: opts.onStorageFailure });
   const server = createServer(app);
   try {
