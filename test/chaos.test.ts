@@ -34,6 +34,8 @@ interface Request {
   status?: number;
   upstream?: string;
   error?: string;
+  /** Sent once more on a new connection: the balancer closed the kept-alive one before answering (a reload). */
+  retried?: string;
 }
 
 interface Outcome {
@@ -99,7 +101,8 @@ test('chaos: killed workers, a killed balancer, a stopped service and a killed m
     const window = requests().filter((r) => r.t >= start && r.t <= healthyAt);
     const failed = window.filter((r) => r.status !== 200);
     const o: Outcome = { scenario, healthyAfterS: Math.round((healthyAt - start) / 100) / 10, requests: window.length, failed: failed.length };
-    t.diagnostic(`${scenario}: serving again after ${o.healthyAfterS} s; ${o.failed} of ${o.requests} requests through the balancer failed${failed.length ? ` (${[...new Set(failed.map((r) => r.error ?? `HTTP ${r.status}`))].join(', ')})` : ''}`);
+    const retried = window.filter((r) => r.retried).length;
+    t.diagnostic(`${scenario}: serving again after ${o.healthyAfterS} s; ${o.failed} of ${o.requests} requests through the balancer failed${failed.length ? ` (${[...new Set(failed.map((r) => r.error ?? `HTTP ${r.status}`))].join(', ')})` : ''}${retried ? `; ${retried} sent again on a new connection after a reload closed the kept-alive one` : ''}`);
     outcomes.push(o);
     return o;
   };
