@@ -88,7 +88,7 @@ export function parseInventory(raw: unknown, file: string): InventoryData {
 type StoredInventory = Omit<InventoryData, 'version' | 'imageVms'> & { version: 1 | 2; imageVms?: InventoryData['imageVms'] };
 
 /** Version 1 kept image VMs as hosts of a reserved environment "images": they move to imageVms, every record kept as it was. */
-export const IMAGES_V1_ENV = 'images';
+const IMAGES_V1_ENV = 'images';
 
 function migrate(data: StoredInventory): InventoryData {
   if (data.version === 2) return data as InventoryData;

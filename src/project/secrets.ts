@@ -32,15 +32,15 @@ function readPrivate(file: string): string {
   return readFileSync(file, 'utf8');
 }
 
+// ssh2 (a CommonJS module) is required when a key is made or read: a command that needs neither does not load it.
+const require = createRequire(import.meta.url);
+const ssh2 = () => require('ssh2') as typeof import('ssh2');
+
 /**
  * An ed25519 key pair in OpenSSH's format. ssh2's generator strips a public
  * key's leading zero bytes, so one key in 256 comes out malformed
  * (mscdex/ssh2#1390, #1513, open): such a key is drawn again.
  */
-// ssh2 (a CommonJS module) is required when a key is made or read: a command that needs neither does not load it.
-const require = createRequire(import.meta.url);
-const ssh2 = () => require('ssh2') as typeof import('ssh2');
-
 export function generateEd25519(comment: string): string {
   for (;;) {
     const key = ssh2().utils.generateKeyPairSync('ed25519', { comment }).private;

@@ -8,7 +8,7 @@ import { parseCidr } from '../../util/ipv4.js';
 import { requireSyslinux } from '../syslinux.js';
 import { VBoxDriver } from './driver.js';
 import { hostOsOf, vboxUserHome } from './provider.js';
-import { networksConf, rangeAllowed, restrictsRanges, usesHostOnlyNets } from './network.js';
+import { hostOnlyNetName, networksConf, rangeAllowed, restrictsRanges, usesHostOnlyNets } from './network.js';
 import type { VBoxVersion } from './parse.js';
 
 /**
@@ -71,7 +71,7 @@ async function hostOnlyChecks(lab: Lab, driver: VBoxDriver, v: VBoxVersion): Pro
   }
   try {
     if (usesHostOnlyNets(hostOs, v)) {
-      const name = `lab-${lab.config.name}`;
+      const name = hostOnlyNetName(lab.config.name);
       const net = (await driver.listHostOnlyNets()).find((n) => n.name === name);
       checks.push(net ? { name: 'host-only network', status: 'ok', detail: `${name} (${net.lowerIp}/${net.netmask})` } : { name: 'host-only network', status: 'warn', detail: `no host-only network ${name} yet`, fix: 'lab serve makes it (VBoxManage hostonlynet add)' });
     } else {

@@ -120,6 +120,10 @@ export class VBoxDriver {
     return this.exec(['hostonlyif', 'ipconfig', name, '--ip', ip, '--netmask', netmask]);
   }
 
+  removeHostOnlyIf(name: string): Promise<string> {
+    return this.exec(['hostonlyif', 'remove', name]);
+  }
+
   async listHostOnlyNets(): Promise<HostOnlyNet[]> {
     return parseHostOnlyNets(await this.exec(['list', 'hostonlynets']));
   }

@@ -1,7 +1,7 @@
 import type { ProviderKind } from '../types.js';
 import { hostOsOf, VirtualBoxProvider } from './provider.js';
 import { VBoxDriver } from './driver.js';
-import { ensureAttachment } from './network.js';
+import { ensureAttachment, labNetwork } from './network.js';
 
 /** VirtualBox through VBoxManage: NAT with its TFTP for installs, a host-only adapter on a bridged lab. */
 export const virtualbox: ProviderKind = {
@@ -11,14 +11,14 @@ export const virtualbox: ProviderKind = {
   create: (lab) =>
     new VirtualBoxProvider(lab.paths.vbox, undefined, {
       lab: lab.config.name,
-      network: lab.config.network.mode === 'bridge' ? { lab: lab.config.name, cidr: lab.config.network.cidr, gateway: lab.config.network.gateway } : undefined,
+      network: lab.config.network.mode === 'bridge' ? labNetwork(lab) : undefined,
     }),
   doctor: async (lab, probe) => (await import('./doctor.js')).virtualboxDoctor(lab, probe),
   // Since 6.1.28 host-only addresses must lie in 192.168.56.0/21 unless networks.conf says otherwise: the scaffold's network does.
   scaffold: (source) => source.replace("cidr: '10.77.0.0/24'", "cidr: '192.168.56.0/24'").replace("gateway: '10.77.0.1'", "gateway: '192.168.56.1'"),
   async prepareNetwork(lab, say) {
     if (lab.config.network.mode !== 'bridge') return;
-    const { made } = await ensureAttachment(new VBoxDriver(), { lab: lab.config.name, cidr: lab.config.network.cidr, gateway: lab.config.network.gateway }, hostOsOf());
+    const { made } = await ensureAttachment(new VBoxDriver(), labNetwork(lab), hostOsOf());
     if (made) say(`virtualbox: made ${made}`);
   },
 };

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { intToIp, ipToInt, parseCidr, type Cidr } from '../../util/ipv4.js';
 import { EnvironmentError, ToolError } from '../../errors.js';
+import type { Lab } from '../../config/load.js';
 import type { VBoxDriver } from './driver.js';
 import type { VBoxVersion } from './parse.js';
 
@@ -18,6 +19,14 @@ export interface LabNetwork {
   cidr: string;
   gateway: string;
 }
+
+/** The lab network as environments.ts declares it. */
+export function labNetwork(lab: Lab): LabNetwork {
+  return { lab: lab.config.name, cidr: lab.config.network.cidr, gateway: lab.config.network.gateway };
+}
+
+/** The host-only network lab makes for a lab on macOS with 7.x. */
+export const hostOnlyNetName = (lab: string) => `lab-${lab}`;
 
 export type Attachment = { kind: 'hostonly'; adapter: string } | { kind: 'hostonlynet'; network: string };
 
@@ -77,7 +86,7 @@ export async function ensureAttachment(driver: VBoxDriver, net: LabNetwork, host
     if (net.gateway !== first) {
       throw new EnvironmentError(`network.gateway ${net.gateway}: with VirtualBox ${v.major}.x on macOS the host's address on a host-only network is its first address, ${first}`, `set network.gateway to ${first}`);
     }
-    const name = `lab-${net.lab}`;
+    const name = hostOnlyNetName(net.lab);
     const nets = await driver.listHostOnlyNets();
     if (nets.some((n) => n.name === name)) return { attachment: { kind: 'hostonlynet', network: name } };
     const base = intToIp(cidr.network);
@@ -91,7 +100,7 @@ export async function ensureAttachment(driver: VBoxDriver, net: LabNetwork, host
   try {
     await driver.ipconfigHostOnlyIf(name, net.gateway, cidr.netmask);
   } catch (e) {
-    await driver.exec(['hostonlyif', 'remove', name]).catch(() => undefined);
+    await driver.removeHostOnlyIf(name).catch(() => undefined);
     if (e instanceof ToolError && /E_ACCESSDENIED/.test(e.stderr)) {
       const r = rangeAllowed(net.cidr);
       throw new EnvironmentError(`VirtualBox refused the lab gateway ${net.gateway} on a host-only interface: ${r.ok ? 'access denied' : r.detail}`, r.ok ? undefined : r.fix);

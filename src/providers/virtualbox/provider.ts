@@ -135,16 +135,22 @@ export class VirtualBoxProvider implements Provider {
   /** The VM VirtualBox has under this name of lab's, and whether its files are this lab's (or another lab's of the same name). */
   private async registered(name: string): Promise<{ uuid: string; cfg: string; ours: boolean } | undefined> {
     const vm = (await this.driver.listVms()).find((v) => v.name === this.vboxName(name));
-    if (!vm) return undefined;
-    const cfg = (await this.driver.info(vm.uuid))?.get('CfgFile') ?? '';
-    return { uuid: vm.uuid, cfg, ours: path.resolve(cfg).startsWith(path.resolve(this.vmsDir) + path.sep) };
+    return vm && { uuid: vm.uuid, ...(await this.filesOf(vm.uuid)) };
+  }
+
+  /** Where a VM's settings file is, and whether that is in this lab's folder. */
+  private async filesOf(uuid: string): Promise<{ cfg: string; ours: boolean }> {
+    const cfg = (await this.driver.info(uuid))?.get('CfgFile') ?? '';
+    return { cfg, ours: path.resolve(cfg).startsWith(path.resolve(this.vmsDir) + path.sep) };
   }
 
   async strays(): Promise<string[]> {
     const prefix = `${this.opts.lab}-`;
-    const names = (await this.driver.listVms()).filter((v) => v.name.startsWith(prefix)).map((v) => v.name.slice(prefix.length));
     const strays: string[] = [];
-    for (const n of names) if (!existsSync(path.join(this.dir(n), 'vm.json')) && (await this.registered(n))?.ours) strays.push(n);
+    for (const vm of await this.driver.listVms()) {
+      const name = vm.name.slice(prefix.length);
+      if (vm.name.startsWith(prefix) && !existsSync(path.join(this.dir(name), 'vm.json')) && (await this.filesOf(vm.uuid)).ours) strays.push(name);
+    }
     return strays.sort();
   }
 
@@ -179,6 +185,11 @@ export class VirtualBoxProvider implements Provider {
     return (this.spec(name) as VmSpec & { uuid: string }).uuid;
   }
 
+  /** The boot file VirtualBox's NAT DHCP offers a VM: <its VirtualBox name>.pxe in the TFTP folder. */
+  private bootFile(spec: VmSpec): string {
+    return path.join(this.tftpRoot, `${this.vboxName(spec.name)}.pxe`);
+  }
+
   /** The pxelinux entry of a VM, keyed by the MAC of the NIC that boots from the network (the NAT one: NIC 2 on a bridged lab). */
   private pxeEntry(spec: VmSpec): string {
     const mac = spec.network.mode === 'bridge' ? natMac(spec.mac) : spec.mac;
@@ -191,7 +202,7 @@ export class VirtualBoxProvider implements Provider {
     const files = path.join(this.tftpRoot, 'lab', this.vboxName(spec.name));
     mkdirSync(files, { recursive: true });
     mkdirSync(path.join(this.tftpRoot, 'pxelinux.cfg'), { recursive: true });
-    copyFileSync(SYSLINUX.pxelinux, path.join(this.tftpRoot, `${this.vboxName(spec.name)}.pxe`));
+    copyFileSync(SYSLINUX.pxelinux, this.bootFile(spec));
     copyFileSync(SYSLINUX.ldlinux, path.join(this.tftpRoot, 'ldlinux.c32'));
     copyFileSync(kernel, path.join(files, 'vmlinuz'));
     copyFileSync(initrd, path.join(files, 'initrd.img'));
@@ -223,7 +234,7 @@ export class VirtualBoxProvider implements Provider {
     } else if (boot.kind === 'pxe') {
       // VirtualBox serves only its own TFTP folder: the tree goes there, the boot file as <vm>.pxe.
       cpSync(boot.tftpRoot, this.tftpRoot, { recursive: true });
-      copyFileSync(path.join(boot.tftpRoot, boot.bootfile), path.join(this.tftpRoot, `${this.vboxName(spec.name)}.pxe`));
+      copyFileSync(path.join(boot.tftpRoot, boot.bootfile), this.bootFile(spec));
       order = ['--boot1', 'net', '--boot2', 'disk'];
     } else {
       order = ['--boot1', 'disk', '--boot2', 'none'];
@@ -274,7 +285,7 @@ export class VirtualBoxProvider implements Provider {
     const spec = this.spec(name);
     await this.stop(name, 0);
     if ((await this.driver.info(this.uuid(name))) !== undefined) await this.driver.unregisterVm(this.uuid(name));
-    rmSync(path.join(this.tftpRoot, `${this.vboxName(spec.name)}.pxe`), { force: true });
+    rmSync(this.bootFile(spec), { force: true });
     rmSync(this.pxeEntry(spec), { force: true });
     rmSync(path.join(this.tftpRoot, 'lab', this.vboxName(spec.name)), { recursive: true, force: true });
     rmSync(this.dir(name), { recursive: true, force: true });
