@@ -13,9 +13,14 @@ cd "$(dirname "$0")/.."
 # installer kernel out of an ISO; pxelinux, syslinux-common: PXE installs;
 # genisoimage: the tests make an installer ISO; ansible-core: the tests drive
 # guests with Ansible through lab's inventory; zsh: the tests check `lab completion zsh` in it;
-# chromium: the dashboard is tested in it, headless (driven by playwright-core).
+# chromium: the dashboard is tested in it, headless (driven by playwright-core);
+# libvirt-clients: virsh, the libvirt provider's only tool; libvirt-daemon-system
+# (its -sysv variant: the systemd one pulls systemd-sysv), openssh-server: the
+# tests' two hypervisor hosts (libvirtd and sshd in namespaces; none is started here);
+# dnsmasq-base: the DHCP server libvirt runs, for the mini guest's DHCP test.
 packages=(iproute2 iputils-ping curl fping qemu-system-x86 qemu-utils busybox-static dropbear-bin openssh-sftp-server cpio openssh-client
-  libarchive-tools pxelinux syslinux-common genisoimage ansible-core zsh chromium)
+  libarchive-tools pxelinux syslinux-common genisoimage ansible-core zsh chromium
+  libvirt-clients libvirt-daemon-system libvirt-daemon-system-sysv openssh-server dnsmasq-base)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

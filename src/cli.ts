@@ -26,6 +26,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   env: async () => (await import('./cli/env.js')).register,
   monitor: async () => (await import('./cli/monitor.js')).register,
   doctor: async () => (await import('./cli/doctor.js')).register,
+  hypervisor: async () => (await import('./cli/hypervisor.js')).register,
   completion: async () => (await import('./cli/completion.js')).register,
   services: async () => (await import('./cli/service.js')).registerServicesList,
 };

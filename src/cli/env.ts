@@ -21,9 +21,11 @@ interface StartFlags {
 
 function statusTable(rows: HostStatus[], results?: StartReport): string {
   if (rows.length === 0) return 'no hosts';
+  // The hypervisor column only where VMs have one (provider libvirt).
+  const hv = rows.some((r) => r.hypervisor) ? ['HYPERVISOR'] : [];
   return table(
-    ['HOST', 'ROLE', 'VM', 'STATE', 'ADDRESS', 'LIVE', 'SERVICE', 'VERSION', 'LAST CALLBACK', ...(results ? ['RESULT'] : [])],
-    rows.map((r) => [r.host, r.role, r.vm, r.state, r.address, r.live ? 'yes' : 'no', r.service, r.version, ago(r.lastCallback), ...(results ? [resultText(r.host, results)] : [])]),
+    ['HOST', 'ROLE', ...hv, 'VM', 'STATE', 'ADDRESS', 'LIVE', 'SERVICE', 'VERSION', 'LAST CALLBACK', ...(results ? ['RESULT'] : [])],
+    rows.map((r) => [r.host, r.role, ...(hv.length ? [r.hypervisor] : []), r.vm, r.state, r.address, r.live ? 'yes' : 'no', r.service, r.version, ago(r.lastCallback), ...(results ? [resultText(r.host, results)] : [])]),
   );
 }
 
@@ -40,7 +42,7 @@ function resultText(host: string, results: StartReport): string | undefined {
   return parts.join(', ') || undefined;
 }
 
-function context(lab: EnvContext['lab'], inventory: EnvContext['inventory'], signal: AbortSignal): EnvContext {
+export function context(lab: EnvContext['lab'], inventory: EnvContext['inventory'], signal: AbortSignal): EnvContext {
   const t0 = performance.now();
   return {
     lab,
@@ -57,6 +59,14 @@ function failedCount(r: StartReport): number {
   return new Set([...hosts, ...services]).size;
 }
 
+export const startOptions = (o: Pick<StartFlags, 'parallel' | 'deadline' | 'connectTimeout' | 'timeout'>): StartOptions => ({
+  hostParallel: o.parallel,
+  bootDeadlineMs: o.deadline * 1000,
+  parallel: DEFAULT_PARALLEL,
+  connectTimeoutMs: o.connectTimeout * 1000,
+  commandTimeoutMs: o.timeout * 1000,
+});
+
 export function register(program: Command): void {
   const env = program.command('env').description('the env manager: start and stop whole environments, group by group');
 
@@ -67,14 +77,6 @@ export function register(program: Command): void {
       .option('--connect-timeout <s>', 'seconds to get an SSH connection', intOption('--connect-timeout', 1, 600), 10)
       .option('--timeout <s>', 'seconds each service command may run', intOption('--timeout', 1, 86_400), 300)
       .option('--json', 'print the result as JSON');
-
-  const startOptions = (o: StartFlags): StartOptions => ({
-    hostParallel: o.parallel,
-    bootDeadlineMs: o.deadline * 1000,
-    parallel: DEFAULT_PARALLEL,
-    connectTimeoutMs: o.connectTimeout * 1000,
-    commandTimeoutMs: o.timeout * 1000,
-  });
 
   const report = async (c: EnvContext, name: string, r: StartReport, json?: boolean) => {
     const rows = await envStatus(c.lab, c.inventory, c.provider, name);

@@ -2,12 +2,13 @@ import { existsSync, accessSync, constants } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createJiti } from 'jiti';
-import { labSchema, type LabConfig, type ImageConfig, type GroupConfig } from './schema.js';
+import { labSchema, type LabConfig, type ImageConfig, type GroupConfig, type Placement } from './schema.js';
 import { parseCidr, inCidr } from '../util/ipv4.js';
 import { UsageError, messageOf } from '../errors.js';
 import { cacheRoot, labPaths, shown, type LabPaths } from '../project/paths.js';
 import { fieldPath, issueText } from '../util/issues.js';
 import { DISTROS } from '../distros/index.js';
+import { PROVIDERS, PROVIDER_NAMES } from '../providers/index.js';
 import type { MachineKind } from '../inventory/types.js';
 
 /** A host as environments.ts declares it: one per slot of a group, named <env>-<role>-<n>. */
@@ -22,6 +23,9 @@ export interface DeclaredHost {
   version?: string;
   /** 1-based position within its group. */
   index: number;
+  /** Where provider libvirt puts it: a named hypervisor, or by the group's placement. */
+  hypervisor?: string;
+  placement?: Placement;
 }
 
 export interface Lab {
@@ -107,6 +111,15 @@ export async function loadLab(dir: string, opts: LoadOptions = {}): Promise<Lab>
     fail('network.gateway', `${config.network.gateway} is not a host address of ${config.network.cidr}`);
   }
 
+  const hypervisors = config.hypervisors ?? {};
+  const placed = PROVIDERS[config.provider].hypervisors === true;
+  const takers = PROVIDER_NAMES.filter((n) => PROVIDERS[n].hypervisors).map((n) => `'${n}'`).join(', ');
+  if (config.hypervisors !== undefined && !placed) fail('hypervisors', `hypervisors are for provider ${takers} (provider is '${config.provider}')`);
+  if (placed && config.network.mode !== 'bridge') {
+    fail('network.mode', `provider '${config.provider}' puts guests on each hypervisor's bridge: expected mode 'bridge'`);
+  }
+  if (config.hypervisors !== undefined && Object.keys(hypervisors).length === 0) fail('hypervisors', 'expected at least one hypervisor, or no hypervisors field (then qemu:///system on this machine)');
+
   const wantIso = (name: string) =>
     opts.requireIsos === true || (Array.isArray(opts.requireIsos) && opts.requireIsos.includes(name));
   for (const [name, image] of Object.entries(config.images)) {
@@ -128,6 +141,9 @@ export async function loadLab(dir: string, opts: LoadOptions = {}): Promise<Lab>
       if (g.count === undefined && !hasRange) fail(at, 'expected count, or min and max');
       if (hasRange && (g.min === undefined || g.max === undefined)) fail(at, 'expected both min and max');
       if (hasRange && g.min! > g.max!) fail(`${at}.min`, `min ${g.min} is above max ${g.max}`);
+      if (g.hypervisor !== undefined && !(g.hypervisor in hypervisors)) {
+        fail(`${at}.hypervisor`, !placed ? `hypervisors are for provider ${takers}` : `no hypervisor "${g.hypervisor}"; hypervisors are: ${Object.keys(hypervisors).join(', ') || 'none declared (one: local)'}`);
+      }
       if (g.version !== undefined && g.service === undefined) fail(`${at}.version`, 'a version needs a service');
       if (g.service !== undefined && !existsSync(path.join(paths.services, g.service))) {
         fail(`${at}.service`, `no service "${g.service}": expected a folder ${shown(paths, path.join(paths.services, g.service))}`);
@@ -135,7 +151,7 @@ export async function loadLab(dir: string, opts: LoadOptions = {}): Promise<Lab>
       for (let n = 1; n <= groupSize(g); n++) {
         const name = hostName(env, g.role, n);
         if (name.length > 63) fail(`${at}.role`, `host name ${name} is longer than 63 characters`);
-        hosts.push({ kind: 'host', name, env, role: g.role, image: g.image, service: g.service, version: g.version, index: n });
+        hosts.push({ kind: 'host', name, env, role: g.role, image: g.image, service: g.service, version: g.version, index: n, hypervisor: g.hypervisor, placement: g.placement });
       }
     });
   }
@@ -145,7 +161,7 @@ export async function loadLab(dir: string, opts: LoadOptions = {}): Promise<Lab>
     if (seen.has(h.name)) fail(`environments.${h.env}`, `host name ${h.name} is declared twice; rename an environment or role`);
     seen.add(h.name);
   }
-  const imageHosts: DeclaredHost[] = Object.keys(config.images).map((name) => ({ kind: 'image' as const, name, env: IMAGE_ENV, role: 'image', image: name, index: 1 }));
+  const imageHosts: DeclaredHost[] = Object.keys(config.images).map((name) => ({ kind: 'image' as const, name, env: IMAGE_ENV, role: 'image', image: name, index: 1, placement: 'spread' as const }));
   for (const h of imageHosts) if (seen.has(h.name)) fail(`images.${h.name}`, `image name ${h.name} is also a host name; rename the image`);
   if (IMAGE_ENV in config.environments) fail(`environments.${IMAGE_ENV}`, `"${IMAGE_ENV}" is reserved for image builds; rename the environment`);
   const capacity = cidr.last - cidr.first; // the gateway takes one

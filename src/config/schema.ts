@@ -54,16 +54,37 @@ const groupSchema = z.strictObject({
   /** The service this group runs: a folder under services/. */
   service: name.optional(),
   version: z.string().min(1).optional(),
+  /** provider libvirt: the hypervisor (a key of hypervisors) every host of the group runs on. */
+  hypervisor: name.optional(),
+  /** provider libvirt, without hypervisor: spread (the one with the most free capacity) or pack (the fullest that still has room). */
+  placement: z.enum(['spread', 'pack']).default('spread'),
 });
 
 const environmentSchema = z.strictObject({
   groups: z.array(groupSchema).min(1, { error: 'expected at least one group' }),
 });
 
+/** A machine running libvirt that lab places VMs on (provider libvirt). */
+const hypervisorSchema = z.strictObject({
+  /** libvirt's connection URI, e.g. qemu+ssh://root@10.77.0.11/system, or qemu:///system on this machine. */
+  uri: z.string().regex(/^[a-z0-9+]+:\/\/[^\s'"\\;]*$/, { error: 'expected a libvirt URI such as qemu+ssh://root@hv1/system' }),
+  /** The bridge on the hypervisor its guests' NICs join: one L2 segment with the lab's gateway. */
+  bridge: z.string().regex(/^[A-Za-z0-9_.-]{1,15}$/, { error: 'expected an interface name such as br0' }),
+  /** Capacity lab may use there: virtual CPUs and MiB of guest memory. */
+  cpus: z.number().int().min(1).max(4096),
+  memory: z.number().int().min(64),
+  /** The storage pool (a folder under /var/lib/libvirt/images) lab keeps its volumes in; made when missing. */
+  pool: name.default('lab'),
+  /** auto: KVM when the hypervisor offers it; tcg where /dev/kvm exists but does not work. */
+  accel: z.enum(['auto', 'kvm', 'tcg']).default('auto'),
+});
+
 export const labSchema = z.strictObject({
   name: name.default('lab'),
   provider: z.enum(PROVIDER_NAMES).default('qemu'),
   network: networkSchema,
+  /** provider libvirt: the hypervisors, by name; without it, one: qemu:///system on this machine. */
+  hypervisors: z.record(name, hypervisorSchema).optional(),
   images: z.record(name, imageSchema),
   environments: z.record(name, environmentSchema),
 });
@@ -76,3 +97,5 @@ export type GroupConfig = LabConfig['environments'][string]['groups'][number];
 export type EnvironmentConfig = LabConfig['environments'][string];
 export type Distro = ImageConfig['distro'];
 export type ProviderName = LabConfig['provider'];
+export type HypervisorConfig = z.output<typeof hypervisorSchema>;
+export type Placement = GroupConfig['placement'];

@@ -41,7 +41,7 @@ async function bringUpAll(c: EnvContext, hosts: DeclaredHost[], o: StartOptions,
 }
 
 /** Hosts of the environment that called back and answer a probe now. */
-async function liveHosts(c: EnvContext, env: string): Promise<DeclaredHost[]> {
+export async function liveHosts(c: EnvContext, env: string): Promise<DeclaredHost[]> {
   await filterHosts(c.inventory);
   const records = (await c.inventory.read()).hosts;
   return envHosts(c.lab, env).filter((h) => isLive(records[h.name]));

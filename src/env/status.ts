@@ -11,6 +11,8 @@ export interface HostStatus {
   env: string;
   role: string;
   vm: VmState;
+  /** Where its VM runs, with provider libvirt. */
+  hypervisor?: string;
   /** The inventory's word: up, down, installing, stalled; none before any callback. */
   state: HostState | 'none';
   address?: string;
@@ -26,12 +28,14 @@ export async function envStatus(lab: Lab, inventory: Inventory, provider: Provid
   return Promise.all(
     envHosts(lab, env).map(async (h): Promise<HostStatus> => {
       const r = records[h.name];
-      const vm = (await provider.info(h.name)).state;
+      const info = await provider.info(h.name);
+      const vm = info.state;
       return {
         host: h.name,
         env,
         role: h.role,
         vm,
+        hypervisor: info.hypervisor,
         state: r?.state ?? 'none',
         address: r?.ip,
         live: vm === 'running' && isLive(r),

@@ -73,6 +73,7 @@ export async function vmSpecFor(lab: Lab, host: DeclaredHost, lease: Lease, file
       lab.config.network.mode === 'user'
         ? { mode: 'user', sshPort: await freePort() }
         : { mode: 'bridge', bridge: lab.config.network.name, tap: tapName(host.name) },
+    placement: { hypervisor: host.hypervisor, policy: host.placement ?? 'spread', group: `${host.env}/${host.role}` },
     // A system without a bootloader (the mini guest): its kernel boots the installed disk.
     diskBoot:
       distro.diskBootArgs
@@ -97,6 +98,8 @@ export async function recordReach(inv: Inventory, host: DeclaredHost, vm: VmInfo
     const h = machineFor(d, host.name, now, host);
     if (vm.sshForward) h.reach = vm.sshForward;
     else delete h.reach;
+    if (vm.hypervisor) h.hypervisor = vm.hypervisor;
+    else delete h.hypervisor;
   });
 }
 

@@ -35,6 +35,7 @@ const host = z.looseObject({
   lastProbe: time.optional(),
   bootCount: z.number().int().min(0),
   reach: z.looseObject({ address: ip, port: z.number().int().min(1).max(65535) }).optional(),
+  hypervisor: z.string().max(64).optional(),
   serviceVersion: text.optional(),
   refusedKey: z.looseObject({ key: hostKey, time, from: text }).optional(),
 });

@@ -33,6 +33,8 @@ export interface HostRecord {
   lastProbe?: string;
   bootCount: number;
   reach?: Reach;
+  /** The hypervisor its VM was placed on (provider libvirt). */
+  hypervisor?: string;
   /** The service version last deployed to it. */
   serviceVersion?: string;
   /**

@@ -7,7 +7,7 @@ import { callbackServer } from '../server/serve.js';
 import { messageOf } from '../errors.js';
 import { createVm, type EnvContext } from '../env/hosts.js';
 import { settleServices, drain, type ServiceTimeouts } from '../env/services.js';
-import type { VmState } from '../providers/types.js';
+import type { Provider, VmState } from '../providers/types.js';
 import { environment } from '../env/plan.js';
 import { decide, emptyGroupState, type Decision, type HostObservation, type PolicyConfig } from './policy.js';
 import { measure, type Figures } from './measure.js';
@@ -96,14 +96,29 @@ type Log = (entry: Record<string, unknown>) => void;
 
 async function cycle(lab: Lab, inventory: Inventory, env: string, o: MonitorOptions, now: () => number): Promise<void> {
   const provider = providerFor(lab);
+  try {
+    await cycleWith(provider, lab, inventory, env, o, now);
+  } finally {
+    // Its connections (libvirt's virsh shells) are the cycle's: none is kept across a hypervisor's restart.
+    provider.close?.();
+  }
+}
+
+async function cycleWith(provider: Provider, lab: Lab, inventory: Inventory, env: string, o: MonitorOptions, now: () => number): Promise<void> {
   const log: Log = (entry) => o.log({ time: iso(now()), env, ...entry });
   const c: EnvContext = { lab, inventory, provider, signal: o.signal, say: (who, what) => log({ event: 'progress', host: who, message: what }) };
   const groups = environment(lab, env).groups;
   const slots = lab.hosts.filter((h) => h.env === env);
-  const vms = new Map(await Promise.all(slots.map(async (h) => [h.name, (await provider.info(h.name)).state] as const)));
+  const infos = await Promise.all(slots.map((h) => provider.info(h.name)));
+  const vms = new Map(infos.map((i) => [i.name, i.state] as const));
+  for (const i of infos) if (i.state === 'unreachable') log({ event: 'unreachable', host: i.name, hypervisor: i.hypervisor, message: `its hypervisor ${i.hypervisor} does not answer` });
+  // VMs replaced elsewhere while their hypervisor was away are removed there once it answers: never two of one name.
+  if (!o.dryRun) for (const line of (await provider.reconcile?.()) ?? []) log({ event: 'reconcile', message: line });
 
   const saved = (await inventory.read()).monitors?.[env];
-  const rec: MonitorRecord = saved ?? { env, members: slots.filter((h) => vms.get(h.name) === 'running').map((h) => h.name), started: {}, groups: {} };
+  // At its first cycle the members are what runs, and what ran on a hypervisor that stopped answering (lost, not gone by choice).
+  const ran = (h: DeclaredHost) => vms.get(h.name) === 'running' || vms.get(h.name) === 'unreachable';
+  const rec: MonitorRecord = saved ?? { env, members: slots.filter(ran).map((h) => h.name), started: {}, groups: {} };
   const members = reconcileMembers(rec, slots, vms, log);
 
   await filterHosts(inventory);
@@ -164,6 +179,8 @@ async function cycle(lab: Lab, inventory: Inventory, env: string, o: MonitorOpti
   // The balancer stops sending to a host before it goes, not at the next cycle.
   const leave = (host: string) => drain(c, [host], live.filter((h) => members.has(h.name)), o.timeouts);
   await act(c, decisions, { members, rec, slots, now, log, drain: leave });
+  // Placing a replacement may have reached a hypervisor that owed removals: said too.
+  for (const line of (await provider.reconcile?.()) ?? []) log({ event: 'reconcile', message: line });
   await save(live.filter((h) => members.has(h.name)).map((h) => h.name));
 }
 
@@ -225,7 +242,12 @@ async function act(c: EnvContext, decisions: Decision[], s: ActState): Promise<v
       } else {
         // scale-up and replace: a fresh boot (a lost VM that is gone is cloned again).
         s.members.add(d.host);
-        const vm = await c.provider.info(d.host);
+        let vm = await c.provider.info(d.host);
+        if (vm.state === 'unreachable') {
+          // Gone with its hypervisor: made anew on another (the old one is removed when that hypervisor answers again).
+          await c.provider.delete(d.host);
+          vm = await c.provider.info(d.host);
+        }
         if (vm.state === 'running' || vm.state === 'paused' || vm.state === 'unknown') await c.provider.stop(d.host, 5_000);
         if (vm.state === 'missing') await createVm(c, s.slots.find((h) => h.name === d.host)!);
         s.rec.started[d.host] = iso(s.now());

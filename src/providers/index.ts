@@ -1,4 +1,5 @@
 import type { Lab } from '../config/load.js';
+import { libvirt } from './libvirt/index.js';
 import { qemu } from './qemu/index.js';
 import { virtualbox } from './virtualbox/index.js';
 import type { Provider, ProviderKind } from './types.js';
@@ -7,6 +8,7 @@ import type { Provider, ProviderKind } from './types.js';
 export const PROVIDERS = {
   qemu,
   virtualbox,
+  libvirt,
 } as const satisfies Record<string, ProviderKind>;
 
 export type ProviderName = keyof typeof PROVIDERS;

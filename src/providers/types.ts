@@ -7,7 +7,8 @@ import type { Check } from '../doctor/types.js';
  * lines or output formats.
  */
 
-export type VmState = 'running' | 'stopped' | 'paused' | 'missing' | 'unknown';
+/** unreachable: the VM's hypervisor does not answer (provider libvirt); its VM may be gone with it. */
+export type VmState = 'running' | 'stopped' | 'paused' | 'missing' | 'unknown' | 'unreachable';
 
 /** How a VM boots this time. */
 export type BootSource =
@@ -30,6 +31,8 @@ export interface VmSpec {
   diskMiB: number;
   mac: string;
   network: VmNetwork;
+  /** Where a provider with several hypervisors puts it (libvirt): a named one, or by policy. */
+  placement?: { hypervisor?: string; policy: 'spread' | 'pack'; group?: string };
   /**
    * How the installed system boots when it has no bootloader of its own (the
    * mini guest: its kernel and initrd, which then read the disk).
@@ -53,6 +56,8 @@ export interface VmInfo {
   macs: string[];
   /** Where SSH reaches the guest from this machine, with user networking. */
   sshForward?: { address: string; port: number };
+  /** The hypervisor it runs on, where there can be several (libvirt). */
+  hypervisor?: string;
 }
 
 export interface StartOptions {
@@ -70,6 +75,12 @@ export interface ProviderKind {
   readonly macPrefix: readonly [number, number, number];
   /** Where a guest on user networking (NAT) reaches this machine. */
   readonly userNetHost: string;
+  /**
+   * It places VMs on the hypervisors environments.ts declares (libvirt): the
+   * lab takes `hypervisors` and groups `hypervisor`/`placement`, and guests
+   * join each hypervisor's bridge (network.mode 'bridge').
+   */
+  readonly hypervisors?: boolean;
   create(lab: Lab): Provider;
   /** What `lab doctor` checks for it: its tools, and what its network mode needs (kernel: a built guest kernel to try, if any). */
   doctor(lab: Lab, probe: { kernel?: string }): Promise<Check[]>;
@@ -109,4 +120,17 @@ export interface Provider {
    * `lab image list` shows them, `lab image del` removes them.
    */
   strays?(): Promise<string[]>;
+  /**
+   * Work owed to hypervisors that answer again (libvirt: VMs replaced
+   * elsewhere while theirs was away are removed there). The monitor calls it
+   * every cycle; what it did, one line each.
+   */
+  reconcile?(): Promise<string[]>;
+  /**
+   * Move a running VM to another of the provider's hypervisors, live (libvirt);
+   * the hypervisor it is on now. Throws where that cannot be done.
+   */
+  migrate?(name: string): Promise<string>;
+  /** Nothing of the provider outlives the command (its virsh shells). */
+  close?(): void;
 }

@@ -1,0 +1,65 @@
+import type { DeclaredHost } from '../config/load.js';
+import { machineFor } from '../inventory/boots.js';
+import { messageOf } from '../errors.js';
+import type { EnvContext } from './hosts.js';
+import { drain } from './services.js';
+import { liveHosts, startWorker, type StartOptions } from './start.js';
+
+export interface Moved {
+  host: string;
+  from: string;
+  /** migrated: live, the guest never stopped; recreated: taken out of the balancer, made anew elsewhere, its service brought back; failed: see detail. */
+  how: 'migrated' | 'recreated' | 'failed';
+  to?: string;
+  detail?: string;
+}
+
+/**
+ * Move these VMs off their hypervisor with requests through the balancer
+ * still answered: live migration where both ends allow it; else the host
+ * leaves the balancer first, is made anew on another hypervisor, gets its
+ * service, and the balancer takes it back. A stopped VM's disk is copied
+ * over (images too).
+ */
+export async function evacuate(c: EnvContext, hosts: DeclaredHost[], o: StartOptions): Promise<Moved[]> {
+  const out: Moved[] = [];
+  for (const host of hosts) {
+    const vm = await c.provider.info(host.name);
+    const from = vm.hypervisor ?? '?';
+    let why: string;
+    try {
+      c.say(host.name, vm.state === 'running' ? `migrating live from ${from}` : `moving its disk from ${from}`);
+      const to = await c.provider.migrate!(host.name);
+      await recordPlace(c, host, to);
+      out.push({ host: host.name, from, how: 'migrated', to });
+      continue;
+    } catch (e) {
+      why = messageOf(e);
+    }
+    if (vm.state !== 'running' || host.kind === 'image') {
+      out.push({ host: host.name, from, how: 'failed', detail: why });
+      continue;
+    }
+    c.say(host.name, `live migration failed (${why}): recreating it elsewhere`);
+    try {
+      await drain(c, [host.name], await liveHosts(c, host.env), o);
+      await c.provider.delete(host.name);
+      const r = await startWorker(c, host.env, host.name, o);
+      const up = r.hosts.find((h) => h.host === host.name);
+      const svc = r.services.get(host.name);
+      const to = (await c.provider.info(host.name)).hypervisor;
+      if (to) await recordPlace(c, host, to);
+      if (up?.outcome === 'failed' || (svc && svc.outcome !== 'ok')) out.push({ host: host.name, from, to, how: 'failed', detail: up?.detail ?? svc?.detail });
+      else out.push({ host: host.name, from, to, how: 'recreated', detail: `live migration: ${why}` });
+    } catch (e) {
+      out.push({ host: host.name, from, how: 'failed', detail: messageOf(e) });
+    }
+  }
+  return out;
+}
+
+async function recordPlace(c: EnvContext, host: DeclaredHost, to: string): Promise<void> {
+  await c.inventory.update((d) => {
+    machineFor(d, host.name, new Date().toISOString(), host).hypervisor = to;
+  });
+}

@@ -1,0 +1,696 @@
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { LabError, ToolError, UsageError } from '../../errors.js';
+import { writeFileAtomicSync } from '../../util/files.js';
+import { KeyedQueue } from '../../util/queue.js';
+import { waitUntil } from '../../util/wait.js';
+import { effectiveBoot } from '../boot.js';
+import type { Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
+import { domainXml, type Domain, type DomainDisk } from './domain.js';
+import { place, type Room } from './placement.js';
+import { HypervisorDown, Virsh } from './virsh.js';
+import type { Hypervisor } from './hypervisors.js';
+
+/** What lab keeps of each VM it made through libvirt (inventory/vms/<name>/libvirt.json): where it is, and how to define it again. */
+interface VmRecord {
+  spec: VmSpec;
+  hypervisor: string;
+  uuid: string;
+  /** Its disk's volume in the hypervisor's pool. */
+  disk: string;
+  /** Bumped at each start: the disk may have changed, so a clone's base is taken again. */
+  generation: number;
+  /** The base volume its own disk is backed by (a clone's image), and lab's copy of it here. */
+  base?: string;
+  baseFile?: string;
+}
+
+/** A VM lab removed while its hypervisor did not answer: removed there when it answers again, never left to run beside its replacement. */
+interface Removal {
+  hypervisor: string;
+  domain: string;
+  volumes: string[];
+}
+
+const STATES: Record<string, VmState> = {
+  running: 'running',
+  'in shutdown': 'running',
+  blocked: 'running',
+  idle: 'running',
+  paused: 'paused',
+  pmsuspended: 'paused',
+  'shut off': 'stopped',
+  crashed: 'stopped',
+  dying: 'stopped',
+};
+
+export interface LibvirtOptions {
+  lab: string;
+  hypervisors: Hypervisor[];
+  /** inventory/vms: a folder per VM. */
+  vmsDir: string;
+  /** inventory/libvirt: removals pending, drained hypervisors, facts learned. */
+  stateDir: string;
+  /** An ssh wrapper with lab's options (timeouts, lab's known hosts), for qemu+ssh URIs that name no command of their own. */
+  sshCommand?: string;
+}
+
+/**
+ * libvirt on one or more hypervisors, through virsh. Nothing assumes the
+ * hypervisor sees this machine's files: images, installer kernels and ISOs
+ * reach it as volumes of lab's pool there, each host's disk is a volume
+ * backed by its image's base volume, and the console is a file in that pool
+ * read back as a volume.
+ */
+export class LibvirtProvider implements Provider {
+  readonly name = 'libvirt';
+  private readonly sessions = new Map<string, Virsh>();
+  private readonly pools = new Map<string, Promise<string>>();
+  private readonly uploads = new KeyedQueue();
+  /** Placement and the clone of one source run one at a time: each decision sees the last one's VM. */
+  private readonly serial = new KeyedQueue();
+  private readonly byName: Map<string, Hypervisor>;
+  /** Removals done on the way (the first contact with a hypervisor owing them), for reconcile to report. */
+  private readonly removed: string[] = [];
+
+  constructor(private readonly o: LibvirtOptions) {
+    this.byName = new Map(o.hypervisors.map((h) => [h.name, h]));
+  }
+
+  /** The hypervisors, as declared. */
+  get hypervisors(): Hypervisor[] {
+    return this.o.hypervisors;
+  }
+
+  session(hv: string): Virsh {
+    let s = this.sessions.get(hv);
+    if (!s) {
+      const h = this.hv(hv);
+      s = new Virsh({ name: h.name, uri: connectUri(h.uri, this.o.sshCommand), timeoutMs: 60_000 });
+      this.sessions.set(hv, s);
+    }
+    return s;
+  }
+
+  /** Round trips per hypervisor so far (the benchmarks' control-path figure). */
+  calls(): Record<string, number> {
+    return Object.fromEntries([...this.sessions].map(([k, s]) => [k, s.calls]));
+  }
+
+  close(): void {
+    for (const s of this.sessions.values()) s.close();
+  }
+
+  private hv(name: string): Hypervisor {
+    const h = this.byName.get(name);
+    if (!h) throw new UsageError(`no hypervisor "${name}" in environments.ts; hypervisors are: ${[...this.byName.keys()].join(', ')}`);
+    return h;
+  }
+
+  private domain(name: string): string {
+    return `${this.o.lab}-${name}`;
+  }
+
+  private recordFile(name: string): string {
+    return path.join(this.o.vmsDir, name, 'libvirt.json');
+  }
+
+  record(name: string): VmRecord | undefined {
+    const f = this.recordFile(name);
+    if (!existsSync(f)) return undefined;
+    return JSON.parse(readFileSync(f, 'utf8')) as VmRecord;
+  }
+
+  private saveRecord(name: string, r: VmRecord): void {
+    mkdirSync(path.dirname(this.recordFile(name)), { recursive: true });
+    writeFileAtomicSync(this.recordFile(name), `${JSON.stringify(r, null, 2)}\n`);
+  }
+
+  private mustRecord(name: string): VmRecord {
+    const r = this.record(name);
+    if (!r) throw new UsageError(`no VM "${name}" (nothing at ${path.dirname(this.recordFile(name))})`, 'see `lab image list`, or `lab env status <env>`');
+    return r;
+  }
+
+  records(): VmRecord[] {
+    if (!existsSync(this.o.vmsDir)) return [];
+    return readdirSync(this.o.vmsDir)
+      .sort()
+      .map((n) => this.record(n))
+      .filter((r): r is VmRecord => r !== undefined);
+  }
+
+  private stateFile(f: string): string {
+    return path.join(this.o.stateDir, f);
+  }
+  private readState<T>(f: string, empty: T): T {
+    const p = this.stateFile(f);
+    return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as T) : empty;
+  }
+  private writeState(f: string, v: unknown): void {
+    mkdirSync(this.o.stateDir, { recursive: true });
+    writeFileAtomicSync(this.stateFile(f), `${JSON.stringify(v, null, 2)}\n`);
+  }
+
+  drained(): string[] {
+    return this.readState<string[]>('drained.json', []);
+  }
+  setDrained(hv: string, on: boolean): void {
+    this.hv(hv);
+    const set = new Set(this.drained());
+    if (on) set.add(hv);
+    else set.delete(hv);
+    this.writeState('drained.json', [...set].sort());
+  }
+  removals(): Removal[] {
+    return this.readState<Removal[]>('removals.json', []);
+  }
+
+  /** What each hypervisor has room for now (declared capacity minus lab's VMs there). */
+  rooms(unavailable: Map<string, string> = new Map()): Room[] {
+    const drained = new Set(this.drained());
+    const recs = this.records();
+    return this.o.hypervisors.map((h) => {
+      const mine = recs.filter((r) => r.hypervisor === h.name);
+      return {
+        name: h.name,
+        cpus: h.cpus,
+        memoryMiB: h.memory,
+        usedCpus: mine.reduce((n, r) => n + r.spec.cpus, 0),
+        usedMemoryMiB: mine.reduce((n, r) => n + r.spec.memoryMiB, 0),
+        unavailable: drained.has(h.name) ? 'is drained (lab hypervisor undrain)' : unavailable.get(h.name),
+        groups: mine.reduce<Record<string, number>>((g, r) => {
+          const k = r.spec.placement?.group;
+          if (k) g[k] = (g[k] ?? 0) + 1;
+          return g;
+        }, {}),
+      };
+    });
+  }
+
+  /** A hypervisor answers: its pool is there (made if missing), and the removals it owes are done. */
+  private async reachable(hv: string): Promise<string | undefined> {
+    try {
+      await this.poolPath(hv);
+      return undefined;
+    } catch (e) {
+      if (e instanceof HypervisorDown) return `does not answer (${e.reason})`;
+      throw e;
+    }
+  }
+
+  /** Choose a hypervisor for a new VM and record it there at once, so the next choice counts it. */
+  private placeAndRecord(spec: VmSpec, make: (hv: string) => VmRecord): Promise<VmRecord> {
+    return this.serial.run('placement', async () => {
+      const down = new Map<string, string>();
+      const candidates = spec.placement?.hypervisor ? [spec.placement.hypervisor] : this.o.hypervisors.map((h) => h.name);
+      await Promise.all(
+        candidates.map(async (hv) => {
+          const why = await this.reachable(hv);
+          if (why) down.set(hv, why);
+        }),
+      );
+      const hv = place(this.rooms(down), {
+        vm: spec.name,
+        cpus: spec.cpus,
+        memoryMiB: spec.memoryMiB,
+        hypervisor: spec.placement?.hypervisor,
+        placement: spec.placement?.policy ?? 'spread',
+        group: spec.placement?.group,
+      });
+      const rec = make(hv);
+      this.saveRecord(spec.name, rec);
+      return rec;
+    });
+  }
+
+  /** The pool's folder on the hypervisor; the pool is defined, built and started when missing. */
+  poolPath(hv: string): Promise<string> {
+    let p = this.pools.get(hv);
+    if (!p) {
+      p = this.ensurePool(hv);
+      this.pools.set(hv, p);
+      p.catch(() => this.pools.delete(hv));
+    }
+    return p;
+  }
+
+  private async ensurePool(hv: string): Promise<string> {
+    const v = this.session(hv);
+    const pool = this.hv(hv).pool;
+    let info = await v.tryCall(['pool-info', pool]);
+    if (info === undefined) {
+      await v.call(['pool-define-as', pool, 'dir', '--target', `/var/lib/libvirt/images/${pool}`]);
+      await v.call(['pool-build', pool]);
+      await v.call(['pool-autostart', pool]);
+      info = await v.call(['pool-info', pool]);
+    }
+    if (!/^State:\s+running/m.test(info)) await v.call(['pool-start', pool]);
+    const xml = await v.call(['pool-dumpxml', pool]);
+    const m = /<path>([^<]+)<\/path>/.exec(xml);
+    if (!m) throw new LabError(`hypervisor ${hv}: pool ${pool} has no target path`);
+    this.removed.push(...(await this.doRemovals(hv)));
+    return m[1]!;
+  }
+
+  /** Removals owed to a hypervisor that answers again. */
+  private async doRemovals(hv: string): Promise<string[]> {
+    const owed = this.removals().filter((r) => r.hypervisor === hv);
+    if (owed.length === 0) return [];
+    const v = this.session(hv);
+    const pool = this.hv(hv).pool;
+    for (const r of owed) {
+      await v.tryCall(['destroy', r.domain]);
+      await v.tryCall(['undefine', r.domain]);
+      for (const vol of r.volumes) await v.tryCall(['vol-delete', '--pool', pool, vol]);
+    }
+    const left = this.removals().filter((r) => !(r.hypervisor === hv && owed.some((o) => o.domain === r.domain)));
+    this.writeState('removals.json', left);
+    return owed.map((r) => `${hv}: removed ${r.domain}, replaced elsewhere while ${hv} did not answer`);
+  }
+
+  /**
+   * Every hypervisor owing removals is tried (the monitor calls this each
+   * cycle): a VM lab replaced elsewhere never runs twice under one name.
+   */
+  async reconcile(): Promise<string[]> {
+    const hvs = [...new Set(this.removals().map((r) => r.hypervisor))].filter((h) => this.byName.has(h));
+    for (const hv of hvs) {
+      try {
+        await this.poolPath(hv);
+        this.removed.push(...(await this.doRemovals(hv)));
+      } catch (e) {
+        if (!(e instanceof HypervisorDown)) throw e;
+      }
+    }
+    return this.removed.splice(0);
+  }
+
+  private async volPath(hv: string, vol: string): Promise<string> {
+    return `${await this.poolPath(hv)}/${vol}`;
+  }
+
+  /**
+   * A file of this machine as a volume of the hypervisor's pool, uploaded once:
+   * named by its content, so a changed kernel is a new volume.
+   */
+  private async upload(hv: string, file: string, prefix: string): Promise<string> {
+    const vol = `${prefix}-${fileDigest(file)}${path.extname(file) === '.iso' ? '.iso' : ''}`;
+    return this.uploads.run(`${hv}/${vol}`, async () => {
+      const v = this.session(hv);
+      const pool = this.hv(hv).pool;
+      await this.poolPath(hv);
+      if ((await v.tryCall(['vol-info', '--pool', pool, vol])) === undefined) {
+        // The exact size: a rounded one pads the file with zeros.
+        await v.call(['vol-create-as', pool, vol, `${statSync(file).size}b`, '--format', 'raw']);
+        try {
+          await v.call(['vol-upload', '--pool', pool, vol, file], { timeoutMs: 30 * 60_000 });
+        } catch (e) {
+          await v.tryCall(['vol-delete', '--pool', pool, vol]);
+          throw e;
+        }
+      }
+      return this.volPath(hv, vol);
+    });
+  }
+
+  private async kvm(hv: string): Promise<boolean> {
+    const h = this.hv(hv);
+    if (h.accel !== 'auto') return h.accel === 'kvm';
+    const facts = this.readState<Record<string, { kvm: boolean }>>('facts.json', {});
+    if (facts[h.uri]) return facts[h.uri]!.kvm;
+    const kvm = (await this.session(hv).tryCall(['domcapabilities', '--virttype', 'kvm'])) !== undefined;
+    this.writeState('facts.json', { ...this.readState('facts.json', {}), [h.uri]: { kvm } });
+    return kvm;
+  }
+
+  private async define(rec: VmRecord, opts: StartOptions): Promise<void> {
+    const { spec, hypervisor: hv } = rec;
+    const boot = effectiveBoot(spec, opts.boot);
+    if (boot.kind === 'pxe') {
+      throw new UsageError(`${spec.name}: provider libvirt boots installers by their kernel (images.<name>.install: 'kernel'); PXE needs a TFTP server on the hypervisors' segment`);
+    }
+    const disks: DomainDisk[] = [{ path: await this.volPath(hv, rec.disk), format: 'qcow2', device: 'disk' }];
+    if (opts.cdrom) disks.push({ path: await this.upload(hv, opts.cdrom, `${this.o.lab}-iso`), format: 'raw', device: 'cdrom' });
+    const kernel =
+      boot.kind === 'kernel'
+        ? {
+            kernel: await this.upload(hv, boot.kernel, 'lab-kernel'),
+            initrd: await this.upload(hv, boot.initrd, 'lab-initrd'),
+            cmdline: boot.append,
+          }
+        : undefined;
+    const secret = opts.boot.kind === 'disk' ? spec.diskBoot?.secret : undefined;
+    const d: Domain = {
+      name: this.domain(spec.name),
+      uuid: rec.uuid,
+      type: (await this.kvm(hv)) ? 'kvm' : 'qemu',
+      memoryMiB: spec.memoryMiB,
+      cpus: spec.cpus,
+      kernel,
+      onReboot: opts.noReboot ? 'destroy' : 'restart',
+      disks,
+      nic: { bridge: this.hv(hv).bridge, mac: spec.mac },
+      console: await this.volPath(hv, this.consoleVol(spec.name)),
+      fwcfg: secret ? { 'opt/lab/token': secret } : undefined,
+      lab: this.o.lab,
+    };
+    await this.defineXml(hv, d);
+  }
+
+  private async defineXml(hv: string, d: Domain): Promise<void> {
+    const dir = path.join(this.o.stateDir, 'xml');
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // The XML can hold the guest's token (fw_cfg): a private file, removed once virsh has read it.
+    const f = path.join(dir, `${d.name}.xml`);
+    writeFileAtomicSync(f, domainXml(d), 0o600);
+    try {
+      await this.session(hv).call(['define', f]);
+    } finally {
+      rmSync(f, { force: true });
+    }
+  }
+
+  private consoleVol(name: string): string {
+    return `${this.o.lab}-${name}.console`;
+  }
+
+  async create(spec: VmSpec): Promise<VmInfo> {
+    await this.mustBeFree(spec.name);
+    const rec = await this.placeAndRecord(spec, (hv) => ({ spec, hypervisor: hv, uuid: randomUUID(), disk: `${this.o.lab}-${spec.name}.qcow2`, generation: 0 }));
+    try {
+      const v = this.session(rec.hypervisor);
+      const pool = this.hv(rec.hypervisor).pool;
+      await this.poolPath(rec.hypervisor);
+      await v.tryCall(['vol-delete', '--pool', pool, rec.disk]);
+      await v.call(['vol-create-as', pool, rec.disk, `${spec.diskMiB}M`, '--format', 'qcow2']);
+      await this.define(rec, { boot: { kind: 'disk' } });
+    } catch (e) {
+      rmSync(path.dirname(this.recordFile(spec.name)), { recursive: true, force: true });
+      throw e;
+    }
+    return this.info(spec.name);
+  }
+
+  /** No VM of that name: a record whose domain its hypervisor no longer has (undefined by hand) is dropped. */
+  private async mustBeFree(name: string): Promise<void> {
+    if (!this.record(name)) return;
+    if ((await this.info(name)).state === 'missing') {
+      rmSync(path.dirname(this.recordFile(name)), { recursive: true, force: true });
+      return;
+    }
+    throw new UsageError(`VM "${name}" exists already`, `delete it first with \`lab image del ${name}\`, or use another name`);
+  }
+
+  async start(name: string, opts: StartOptions): Promise<void> {
+    const rec = this.mustRecord(name);
+    const v = this.session(rec.hypervisor);
+    const state = STATES[(await v.call(['domstate', this.domain(name)])).trim()] ?? 'unknown';
+    if (state === 'running' || state === 'paused') throw new LabError(`VM "${name}" is running already`);
+    await this.define(rec, opts);
+    this.saveRecord(name, { ...rec, generation: rec.generation + 1 });
+    await v.call(['start', this.domain(name)]);
+  }
+
+  async stop(name: string, deadlineMs: number): Promise<'graceful' | 'forced' | 'already'> {
+    const rec = this.mustRecord(name);
+    const v = this.session(rec.hypervisor);
+    const dom = this.domain(name);
+    const state = async () => STATES[(await v.call(['domstate', dom])).trim()] ?? 'unknown';
+    if ((await state()) === 'stopped') return 'already';
+    if (deadlineMs > 0) {
+      await v.tryCall(['shutdown', dom]);
+      if (await waitUntil(deadlineMs, async () => ((await state()) === 'stopped' ? true : undefined), { everyMs: 500 })) return 'graceful';
+    }
+    await v.tryCall(['destroy', dom]);
+    await waitUntil(5000, async () => ((await state()) === 'stopped' ? true : undefined), { everyMs: 200 });
+    return 'forced';
+  }
+
+  async delete(name: string): Promise<void> {
+    const rec = this.record(name);
+    if (!rec) return this.deleteStray(name);
+    const vols = [rec.disk, this.consoleVol(name)];
+    try {
+      await this.removeOn(rec.hypervisor, this.domain(name), vols);
+    } catch (e) {
+      if (!(e instanceof HypervisorDown)) throw e;
+      // Gone with its hypervisor: forgotten here, removed there when it answers again (reconcile).
+      this.writeState('removals.json', [...this.removals(), { hypervisor: rec.hypervisor, domain: this.domain(name), volumes: vols }]);
+    }
+    rmSync(path.dirname(this.recordFile(name)), { recursive: true, force: true });
+  }
+
+  private async removeOn(hv: string, dom: string, vols: string[]): Promise<void> {
+    const v = this.session(hv);
+    const pool = this.hv(hv).pool;
+    await this.poolPath(hv);
+    await v.tryCall(['destroy', dom]);
+    await v.tryCall(['undefine', dom]);
+    await v.tryCall(['pool-refresh', pool]);
+    for (const vol of vols) await v.tryCall(['vol-delete', '--pool', pool, vol]);
+  }
+
+  private async deleteStray(name: string): Promise<void> {
+    const dom = this.domain(name);
+    for (const h of this.o.hypervisors) {
+      const names = await this.session(h.name).tryCall(['list', '--all', '--name']).catch(() => undefined);
+      if (names?.split('\n').some((n) => n.trim() === dom)) await this.removeOn(h.name, dom, [`${dom}.qcow2`, `${dom}.console`]);
+    }
+  }
+
+  /**
+   * Move a running VM to another hypervisor without stopping it: libvirt's
+   * live migration, its disk's top layer copied (--copy-storage-inc) onto an
+   * overlay made beforehand on the same base there. The guest keeps its
+   * address, host key and service; the balancer has nothing to learn.
+   * Throws where the two ends do not allow it (the caller recreates instead).
+   */
+  async migrate(name: string): Promise<string> {
+    const rec = this.mustRecord(name);
+    const src = this.session(rec.hypervisor);
+    const dom = this.domain(name);
+    const running = STATES[(await src.call(['domstate', dom])).trim()] !== 'stopped';
+    const target = await this.serial.run('placement', async () => {
+      const down = new Map<string, string>([[rec.hypervisor, 'is the one being left']]);
+      await Promise.all(
+        this.o.hypervisors
+          .filter((h) => h.name !== rec.hypervisor)
+          .map(async (h) => {
+            const why = await this.reachable(h.name);
+            if (why) down.set(h.name, why);
+          }),
+      );
+      return place(this.rooms(down), { vm: name, cpus: rec.spec.cpus, memoryMiB: rec.spec.memoryMiB, placement: rec.spec.placement?.policy ?? 'spread', group: rec.spec.placement?.group });
+    });
+    // A clone's disk names its base by path: the same path must hold it there.
+    if ((await this.poolPath(target)) !== (await this.poolPath(rec.hypervisor))) {
+      throw new LabError(`${name}: lab's pool is at another path on ${target} than on ${rec.hypervisor}: its disk's backing file would not be found`);
+    }
+    if (rec.base) {
+      if (!rec.baseFile || !existsSync(rec.baseFile)) throw new LabError(`${name}: lab's copy of its base volume ${rec.base} is gone: it cannot be put on ${target}`);
+      await this.upload(target, rec.baseFile, rec.base.replace(/-[0-9a-f]{16}$/, ''));
+    }
+    const t = this.session(target);
+    const pool = this.hv(target).pool;
+    await t.tryCall(['vol-delete', '--pool', pool, rec.disk]);
+    try {
+      if (running) await this.migrateLive(rec, target);
+      else await this.copyDisk(rec, target);
+    } catch (e) {
+      await t.tryCall(['vol-delete', '--pool', pool, rec.disk]);
+      throw e;
+    }
+    const moved = { ...rec, hypervisor: target };
+    this.saveRecord(name, moved);
+    if (!running) await this.define(moved, { boot: { kind: 'disk' } });
+    const from = this.hv(rec.hypervisor).pool;
+    if (!running) await src.tryCall(['undefine', dom]);
+    // Migration copies from the source's volumes and leaves them: removed, as the domain was.
+    await src.tryCall(['vol-delete', '--pool', from, rec.disk]);
+    await src.tryCall(['vol-delete', '--pool', from, this.consoleVol(name)]);
+    return target;
+  }
+
+  /** libvirt's live migration, the disk's top layer copied onto an overlay made there on the same base. */
+  private async migrateLive(rec: VmRecord, target: string): Promise<void> {
+    if (!rec.base) throw new LabError(`${rec.spec.name}: not a linked clone: live migration copies only a clone's own layer`);
+    const t = this.session(target);
+    const pool = this.hv(target).pool;
+    await t.call(['vol-create-as', pool, rec.disk, `${rec.spec.diskMiB}M`, '--format', 'qcow2', '--backing-vol', await this.volPath(target, rec.base), '--backing-vol-format', 'qcow2']);
+    const host = uriHost(this.hv(target).uri);
+    await this.session(rec.hypervisor).call(
+      [
+        'migrate',
+        '--live',
+        '--persistent',
+        '--undefinesource',
+        '--copy-storage-inc',
+        // Where the source's QEMU sends memory and disk: the target's address, not the name it gives itself.
+        ...(host ? ['--migrateuri', `tcp://${host}`, '--disks-uri', `tcp://${host}`] : []),
+        this.domain(rec.spec.name),
+        connectUri(this.hv(target).uri, this.o.sshCommand),
+      ],
+      { timeoutMs: 10 * 60_000 },
+    );
+  }
+
+  /** A stopped VM's disk, through this machine, to the same volume name there. */
+  private async copyDisk(rec: VmRecord, target: string): Promise<void> {
+    const tmp = path.join(this.o.vmsDir, rec.spec.name, 'moving.qcow2');
+    try {
+      await this.session(rec.hypervisor).call(['vol-download', '--pool', this.hv(rec.hypervisor).pool, rec.disk, tmp], { timeoutMs: 30 * 60_000 });
+      const t = this.session(target);
+      const pool = this.hv(target).pool;
+      await t.call(['vol-create-as', pool, rec.disk, `${statSync(tmp).size}b`, '--format', 'raw']);
+      await t.call(['vol-upload', '--pool', pool, rec.disk, tmp], { timeoutMs: 30 * 60_000 });
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  }
+
+  /**
+   * A linked clone, on the hypervisor placement picks: the source's disk as
+   * it is now becomes a base volume (copied to this machine once per
+   * generation, and to each hypervisor that needs it), and the clone's disk
+   * a volume backed by it. The source keeps its own disk.
+   */
+  clone(source: string, spec: VmSpec): Promise<VmInfo> {
+    return this.cloneNow(source, spec);
+  }
+
+  private async cloneNow(source: string, spec: VmSpec): Promise<VmInfo> {
+    const src = this.mustRecord(source);
+    await this.mustBeFree(spec.name);
+    const baseFile = await this.serial.run(`base:${source}`, () => this.localBase(src));
+    const rec = await this.placeAndRecord(spec, (hv) => ({ spec, hypervisor: hv, uuid: randomUUID(), disk: `${this.o.lab}-${spec.name}.qcow2`, generation: 0 }));
+    try {
+      const hv = rec.hypervisor;
+      const base = await this.upload(hv, baseFile, `${this.o.lab}-${source}-base`);
+      const v = this.session(hv);
+      const pool = this.hv(hv).pool;
+      await v.tryCall(['vol-delete', '--pool', pool, rec.disk]);
+      await v.call(['vol-create-as', pool, rec.disk, `${spec.diskMiB}M`, '--format', 'qcow2', '--backing-vol', base, '--backing-vol-format', 'qcow2']);
+      rec.base = path.basename(base);
+      rec.baseFile = baseFile;
+      this.saveRecord(spec.name, rec);
+      await this.define(rec, { boot: { kind: 'disk' } });
+    } catch (e) {
+      rmSync(path.dirname(this.recordFile(spec.name)), { recursive: true, force: true });
+      throw e;
+    }
+    return this.info(spec.name);
+  }
+
+  /**
+   * The source's disk as a file on this machine, taken once per generation:
+   * every hypervisor gets its base from here, so clones are made even while
+   * the image's own hypervisor is away.
+   */
+  private async localBase(src: VmRecord): Promise<string> {
+    const dir = path.join(this.o.vmsDir, src.spec.name);
+    const file = path.join(dir, `base-${src.generation}.qcow2`);
+    if (existsSync(file)) return file;
+    const v = this.session(src.hypervisor);
+    const dom = this.domain(src.spec.name);
+    if (STATES[(await v.call(['domstate', dom])).trim()] !== 'stopped') throw new LabError(`VM "${src.spec.name}" is running; stop it before cloning`);
+    const part = `${file}.part`;
+    await v.call(['vol-download', '--pool', this.hv(src.hypervisor).pool, src.disk, part], { timeoutMs: 30 * 60_000 });
+    // Older generations stay: clones made from them are migrated onto them.
+    renameSync(part, file);
+    return file;
+  }
+
+  async info(name: string): Promise<VmInfo> {
+    const rec = this.record(name);
+    if (!rec) return { name, state: 'missing', macs: [] };
+    const base = { name, macs: [rec.spec.mac], hypervisor: rec.hypervisor };
+    try {
+      const out = await this.session(rec.hypervisor).call(['domstate', this.domain(name)]);
+      return { ...base, state: STATES[out.trim()] ?? 'unknown' };
+    } catch (e) {
+      if (e instanceof HypervisorDown) return { ...base, state: 'unreachable' };
+      // Undefined by hand: lab's record is all that is left of it.
+      if (e instanceof ToolError && /failed to get domain|Domain not found/i.test(e.message)) return { ...base, state: 'missing' };
+      if (e instanceof ToolError) return { ...base, state: 'unknown' };
+      throw e;
+    }
+  }
+
+  async list(): Promise<VmInfo[]> {
+    return Promise.all(this.records().map((r) => this.info(r.spec.name)));
+  }
+
+  async consoleTail(name: string, lines: number): Promise<string> {
+    const rec = this.record(name);
+    if (!rec) return '';
+    const v = this.session(rec.hypervisor);
+    const pool = this.hv(rec.hypervisor).pool;
+    const tmp = path.join(tmpdir(), `lab-console-${process.pid}-${name}`);
+    try {
+      await v.tryCall(['pool-refresh', pool]);
+      if ((await v.tryCall(['vol-download', '--pool', pool, this.consoleVol(name), tmp])) === undefined) return '';
+      const text = readFileSync(tmp, 'utf8').replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1bc/g, '');
+      return text.split(/\r?\n/).filter((l) => l.trim()).slice(-lines).join('\n');
+    } catch (e) {
+      if (e instanceof HypervisorDown) return '';
+      throw e;
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  }
+
+  async strays(): Promise<string[]> {
+    const known = new Set(this.records().map((r) => this.domain(r.spec.name)));
+    const owed = new Set(this.removals().map((r) => r.domain));
+    const out = new Set<string>();
+    await Promise.all(
+      this.o.hypervisors.map(async (h) => {
+        const names = await this.session(h.name).tryCall(['list', '--all', '--name']).catch(() => undefined);
+        for (const n of names?.split('\n').map((x) => x.trim()) ?? []) {
+          if (n.startsWith(`${this.o.lab}-`) && !known.has(n) && !owed.has(n)) out.add(n.slice(this.o.lab.length + 1));
+        }
+      }),
+    );
+    return [...out].sort();
+  }
+}
+
+/** A file's content digest, remembered by path, size and time (an ISO is hashed once, not at every start). */
+const digests = new Map<string, string>();
+function fileDigest(file: string): string {
+  const st = statSync(file);
+  const key = `${file}:${st.size}:${st.mtimeMs}`;
+  let d = digests.get(key);
+  if (!d) {
+    const h = createHash('sha256');
+    const buf = Buffer.alloc(1 << 20);
+    const fd = openSync(file, 'r');
+    try {
+      for (let n; (n = readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+    } finally {
+      closeSync(fd);
+    }
+    d = h.digest('hex').slice(0, 16);
+    digests.set(key, d);
+  }
+  return d;
+}
+
+/**
+ * The URI virsh connects with: a qemu+ssh URI that names no command of its
+ * own gets lab's ssh wrapper (timeouts, so a hypervisor gone is seen in
+ * seconds; lab's own known hosts, pinned at first contact).
+ */
+export function connectUri(uri: string, sshCommand: string | undefined): string {
+  if (!sshCommand || !/^[a-z0-9]+\+ssh:\/\//.test(uri) || /[?&]command=/.test(uri)) return uri;
+  return `${uri}${uri.includes('?') ? '&' : '?'}command=${encodeURIComponent(sshCommand)}`;
+}
+
+/** The machine a remote URI names (where its QEMU listens for a migration), or undefined for a local one. */
+export function uriHost(uri: string): string | undefined {
+  const m = /^[a-z0-9+]+:\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/?]+)/.exec(uri);
+  return m?.[1] || undefined;
+}
