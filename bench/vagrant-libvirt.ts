@@ -8,7 +8,7 @@
 // as ../shared/notes/peers-side-by-side-on-this-machine.md tells.
 // npm run bench:vagrant (root; apt-get install vagrant vagrant-libvirt)
 import { execa } from 'execa';
-import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import path from 'node:path';
 import { lab, tempLab } from '../test/helpers.js';
@@ -38,7 +38,7 @@ const work = path.join(dir, 'vagrant');
 // Vagrant runs on the hypervisor: in its network and mount namespaces (its libvirtd's socket is in its own /run).
 const hvPid = readFileSync(path.join(path.dirname(made.key), readdirSync(path.dirname(made.key)).find((f) => f.startsWith('lhv'))!, 'pids'), 'utf8').split('\n')[0]!;
 const vagrant = (args: string[]) =>
-  execa('nsenter', ['-t', hvPid, '-m', '-n', '--', 'vagrant', ...args], { cwd: path.join(work, 'project'), env: { VAGRANT_HOME: path.join(work, 'home'), VAGRANT_DEFAULT_PROVIDER: 'libvirt' }, timeout: 900_000 });
+  execa('nsenter', ['-t', hvPid, '-m', '-n', `--wd=${path.join(work, 'project')}`, '--', 'vagrant', ...args], { cwd: path.join(work, 'project'), env: { VAGRANT_HOME: path.join(work, 'home'), VAGRANT_DEFAULT_PROVIDER: 'libvirt' }, timeout: 900_000 });
 
 try {
   const built = await inNs(['image', 'build', 'mini']);
@@ -48,7 +48,9 @@ try {
   if (warm.exitCode !== 0) throw new Error(warm.stderr);
   const base = path.join(dir, 'inventory', 'vms', 'mini', readdirSync(path.join(dir, 'inventory', 'vms', 'mini')).find((f) => /^base-\d+\.qcow2$/.test(f))!);
   const guest = JSON.parse(readFileSync(path.join(dir, 'inventory', 'vms', 'trio-v-1', 'libvirt.json'), 'utf8')) as { spec: { diskBoot: { kernel: string; initrd: string } } };
-  mkdirSync(path.join(work, 'box'), { recursive: true });
+  // Vagrant's domains run QEMU as libvirt-qemu: the kernel and initrd it boots must be readable to it.
+  chmodSync(dir, 0o711);
+  mkdirSync(path.join(work, 'box'), { recursive: true, mode: 0o755 });
   mkdirSync(path.join(work, 'project'), { recursive: true });
   // Where the hypervisor sees them (its /root is its own).
   const [kernel, initrd] = [path.join(work, 'vmlinuz'), path.join(work, 'initrd.img')];
@@ -75,6 +77,8 @@ try {
     path.join(work, 'project', 'Vagrantfile'),
     `Vagrant.configure("2") do |config|
   config.vm.box = "lab-mini"
+  # Vagrant's detection does not know busybox; it is a Linux.
+  config.vm.guest = :linux
   config.vm.synced_folder ".", "/vagrant", disabled: true
   config.vm.allow_fstab_modification = false
   config.vm.allow_hosts_modification = false
@@ -112,7 +116,15 @@ end
     await inNs(['env', 'stop', 'trio', '--deadline', '0']);
     for (const h of hosts) await inNs(['image', 'del', h, '--force']);
     await execa('ip', ['-n', ns, 'neigh', 'flush', 'all'], { reject: false });
-    results.vagrant.push(await timed(async () => void (await vagrant(['up', '--parallel']))));
+    // Vagrant (fog-libvirt) finds a bridged guest's address only in the hypervisor's ARP table, which a guest
+    // with a static address never fills by itself: pinged from the hypervisor meanwhile, in Vagrant's favour.
+    const pingers = [1, 2, 3].map((n) => execa('nsenter', ['-t', hvPid, '-n', '--', 'ping', '-q', '-i', '0.5', '-w', '300', `10.77.0.${200 + n}`], { reject: false }));
+    try {
+      results.vagrant.push(await timed(async () => void (await vagrant(['up', '--parallel']))));
+    } finally {
+      for (const p of pingers) p.kill();
+      await Promise.all(pingers);
+    }
     const check = await vagrant(['ssh', 'v1', '-c', 'hostname']);
     if (!String(check.stdout).includes('v1')) throw new Error(`vagrant ssh v1: ${check.stdout}`);
     await vagrant(['destroy', '-f']);
