@@ -30,7 +30,7 @@ await makeLabBridge(ns);
 const made = await makeHypervisors(ns, 'labnet', 2);
 const two = await tempLab((s) => env(onHypervisors(made.hvs)(s)));
 // Another lab name: the two labs share hv1, where domains and volumes are named after the lab.
-const one = await tempLab((s) => env(onHypervisors([made.hvs[0]!], 4096)(s)).replace("name: 'lab',", "name: 'one',"));
+const one = await tempLab((s) => env(onHypervisors([made.hvs[0]!], 4096, 8)(s)).replace("name: 'lab',", "name: 'one',"));
 const labs = { 'two hypervisors': two.dir, 'one hypervisor': one.dir };
 const inNs = (dir: string, args: string[]) => lab(['--lab', dir, ...args], { netns: ns, timeoutMs: 900_000 });
 

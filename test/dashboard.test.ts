@@ -40,6 +40,14 @@ test('the dashboard at / shows hosts and the boot log, and follows callbacks and
     await page.waitForFunction(() => document.querySelector('tr[data-host="demo-worker-1"] td:last-child')?.textContent === '1.0.0', undefined, { timeout: 5000 });
     assert.equal(await page.locator('tr[data-host="demo-worker-2"] td.state').innerText(), 'down');
     assert.equal(await page.locator('tr[data-host="demo-worker-2"] td.state').getAttribute('class'), 'state down');
+    // The hypervisor column appears once a VM has one (provider libvirt).
+    assert.equal(await page.locator('#hvcol').isVisible(), false);
+    await new Inventory(labPaths(dir)).update((d) => {
+      d.hosts['demo-worker-1']!.hypervisor = 'hv2';
+    });
+    await page.waitForFunction(() => document.querySelector('tr[data-host="demo-worker-1"] td:last-child')?.textContent === 'hv2', undefined, { timeout: 5000 });
+    assert.equal(await page.locator('#hvcol').isVisible(), true);
+    assert.equal(await page.locator('tr[data-host="demo-worker-2"] td:last-child').innerText(), '-');
 
     const shot = path.join(dir, 'dashboard.png');
     await page.screenshot({ path: shot, fullPage: true });

@@ -60,10 +60,10 @@ export async function makeHypervisors(labNs: string, bridge: string, count: numb
 }
 
 /** The scaffold's environments.ts with provider libvirt on these hypervisors. */
-export function onHypervisors(hvs: TestHypervisor[], memory = 2048): (source: string) => string {
+export function onHypervisors(hvs: TestHypervisor[], memory = 2048, cpus = 4): (source: string) => string {
   return (source) =>
     source.replace(
       "provider: 'qemu',",
-      `provider: 'libvirt',\n  hypervisors: {\n${hvs.map((h) => `    ${h.name}: { uri: '${h.uri}', bridge: 'br0', cpus: 4, memory: ${memory}, accel: 'tcg' },`).join('\n')}\n  },`,
+      `provider: 'libvirt',\n  hypervisors: {\n${hvs.map((h) => `    ${h.name}: { uri: '${h.uri}', bridge: 'br0', cpus: ${cpus}, memory: ${memory}, accel: 'tcg' },`).join('\n')}\n  },`,
     );
 }

@@ -111,14 +111,15 @@ export async function loadLab(dir: string, opts: LoadOptions = {}): Promise<Lab>
     fail('network.gateway', `${config.network.gateway} is not a host address of ${config.network.cidr}`);
   }
 
-  const hypervisors = config.hypervisors ?? {};
+  // Without a hypervisors field a libvirt lab has one, on this machine: "local".
+  const hypervisors = config.hypervisors ?? { local: {} };
   const placed = PROVIDERS[config.provider].hypervisors === true;
   const takers = PROVIDER_NAMES.filter((n) => PROVIDERS[n].hypervisors).map((n) => `'${n}'`).join(', ');
   if (config.hypervisors !== undefined && !placed) fail('hypervisors', `hypervisors are for provider ${takers} (provider is '${config.provider}')`);
   if (placed && config.network.mode !== 'bridge') {
     fail('network.mode', `provider '${config.provider}' puts guests on each hypervisor's bridge: expected mode 'bridge'`);
   }
-  if (config.hypervisors !== undefined && Object.keys(hypervisors).length === 0) fail('hypervisors', 'expected at least one hypervisor, or no hypervisors field (then qemu:///system on this machine)');
+  if (config.hypervisors !== undefined && Object.keys(config.hypervisors).length === 0) fail('hypervisors', 'expected at least one hypervisor, or no hypervisors field (then qemu:///system on this machine)');
 
   const wantIso = (name: string) =>
     opts.requireIsos === true || (Array.isArray(opts.requireIsos) && opts.requireIsos.includes(name));
@@ -141,8 +142,8 @@ export async function loadLab(dir: string, opts: LoadOptions = {}): Promise<Lab>
       if (g.count === undefined && !hasRange) fail(at, 'expected count, or min and max');
       if (hasRange && (g.min === undefined || g.max === undefined)) fail(at, 'expected both min and max');
       if (hasRange && g.min! > g.max!) fail(`${at}.min`, `min ${g.min} is above max ${g.max}`);
-      if (g.hypervisor !== undefined && !(g.hypervisor in hypervisors)) {
-        fail(`${at}.hypervisor`, !placed ? `hypervisors are for provider ${takers}` : `no hypervisor "${g.hypervisor}"; hypervisors are: ${Object.keys(hypervisors).join(', ') || 'none declared (one: local)'}`);
+      if (g.hypervisor !== undefined && (!placed || !Object.hasOwn(hypervisors, g.hypervisor))) {
+        fail(`${at}.hypervisor`, !placed ? `hypervisors are for provider ${takers}` : `no hypervisor "${g.hypervisor}"; hypervisors are: ${Object.keys(hypervisors).join(', ')}`);
       }
       if (g.version !== undefined && g.service === undefined) fail(`${at}.version`, 'a version needs a service');
       if (g.service !== undefined && !existsSync(path.join(paths.services, g.service))) {

@@ -56,7 +56,7 @@ const groupSchema = z.strictObject({
   version: z.string().min(1).optional(),
   /** provider libvirt: the hypervisor (a key of hypervisors) every host of the group runs on. */
   hypervisor: name.optional(),
-  /** provider libvirt, without hypervisor: spread (the one with the most free capacity) or pack (the fullest that still has room). */
+  /** provider libvirt, without hypervisor: spread (fewest hosts of the group, then most free capacity) or pack (the fullest that still has room). */
   placement: z.enum(['spread', 'pack']).default('spread'),
 });
 

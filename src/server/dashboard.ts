@@ -23,6 +23,8 @@ export interface DashboardHost {
   lastCallback?: string;
   bootCount: number;
   serviceVersion?: string;
+  /** The hypervisor its VM was placed on (provider libvirt). */
+  hypervisor?: string;
   /** A host key offered and refused since the last accepted one. */
   keyRefused?: string;
 }
@@ -33,7 +35,7 @@ const ALERTS = 50;
 function hostsOf(records: Record<string, HostRecord>): DashboardHost[] {
   return Object.values(records)
     .sort(byName)
-    .map((h) => ({ name: h.name, env: h.env, role: h.role, state: h.state, address: h.ip, lastCallback: h.lastCallback, bootCount: h.bootCount, serviceVersion: h.serviceVersion, keyRefused: h.refusedKey?.time }));
+    .map((h) => ({ name: h.name, env: h.env, role: h.role, state: h.state, address: h.ip, lastCallback: h.lastCallback, bootCount: h.bootCount, serviceVersion: h.serviceVersion, hypervisor: h.hypervisor, keyRefused: h.refusedKey?.time }));
 }
 
 /** The boot log from byte offset `from`: its complete lines, and where the next read starts. */
@@ -200,7 +202,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <body>
 <h1>lab <small id="name"></small><span id="status">connecting…</span></h1>
 <table>
-  <thead><tr><th>Host</th><th>Env</th><th>Role</th><th>State</th><th>Address</th><th>Last callback</th><th>Boots</th><th>Service version</th></tr></thead>
+  <thead><tr><th>Host</th><th>Env</th><th>Role</th><th>State</th><th>Address</th><th>Last callback</th><th>Boots</th><th>Service version</th><th id="hvcol" hidden>Hypervisor</th></tr></thead>
   <tbody id="hosts"><tr><td colspan="8">no hosts yet</td></tr></tbody>
 </table>
 <h2>Alerts</h2>
@@ -214,10 +216,14 @@ export const DASHBOARD_HTML = `<!doctype html>
   const ago = (iso) => { if (!iso) return '-'; const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000)); return s < 60 ? s + 's ago' : s < 3600 ? Math.floor(s / 60) + 'm ago' : Math.floor(s / 3600) + 'h ago'; };
   function render() {
     const body = $('hosts');
+    // The hypervisor column only where VMs have one (provider libvirt).
+    const hv = hosts.some((h) => h.hypervisor);
+    $('hvcol').hidden = !hv;
     body.replaceChildren(...(hosts.length ? hosts.map((h) => {
       const tr = document.createElement('tr');
       tr.dataset.host = h.name;
       tr.append(cell(h.name), cell(h.env), cell(h.role), cell(h.keyRefused ? h.state + ' · key refused' : h.state, 'state ' + h.state + (h.keyRefused ? ' alert' : '')), cell(h.address), cell(ago(h.lastCallback)), cell(String(h.bootCount)), cell(h.serviceVersion));
+      if (hv) tr.append(cell(h.hypervisor));
       return tr;
     }) : [Object.assign(document.createElement('tr'), { innerHTML: '<td colspan="8">no hosts yet</td>' })]));
   }

@@ -30,7 +30,7 @@ test('lab init scaffolds a lab folder and refuses to overwrite one', async () =>
     assert.equal((await lab(['check', '--lab', vbox, '--images', 'mini'])).exitCode, 0);
     const xen = await lab(['init', path.join(parent, 'x'), '--provider', 'xen']);
     assert.equal(xen.exitCode, 2);
-    assert.equal(xen.stderr.trim(), 'lab: --provider: no provider "xen"; providers: qemu, virtualbox');
+    assert.equal(xen.stderr.trim(), 'lab: --provider: no provider "xen"; providers: qemu, virtualbox, libvirt');
   } finally {
     rmSync(parent, { recursive: true, force: true });
   }
@@ -221,7 +221,7 @@ test('lab completion bash and zsh complete commands, options, and the lab folder
     writeFileSync(`${scripts}.bash`, (await lab(['completion', 'bash'])).stdout);
     writeFileSync(`${scripts}.zsh`, (await lab(['completion', 'zsh'])).stdout);
     const cases: [string[], string][] = [
-      [['lab', ''], 'init check serve kickstart pxe hosts image ssh-config ssh env monitor doctor completion services --lab --debug hello lb'],
+      [['lab', ''], 'init check serve kickstart pxe hosts image ssh-config ssh env monitor doctor hypervisor completion services --lab --debug hello lb'],
       [['lab', 'env', 'st'], 'start-all start-min start-worker stop status'],
       [['lab', 'hello', ''], 'deploy start stop status test'],
       [['lab', 'lb', 're'], 'reconfigure'],

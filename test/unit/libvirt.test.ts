@@ -6,7 +6,7 @@ import path from 'node:path';
 import { place, type Room } from '../../src/providers/libvirt/placement.js';
 import { domainXml, type Domain } from '../../src/providers/libvirt/domain.js';
 import { connectFailure, virshQuote, Virsh, HypervisorDown } from '../../src/providers/libvirt/virsh.js';
-import { connectUri, uriHost } from '../../src/providers/libvirt/provider.js';
+import { connectUri, uriHost } from '../../src/providers/libvirt/uri.js';
 import { lab, tempLab } from '../helpers.js';
 import { ToolError } from '../../src/errors.js';
 

@@ -45,7 +45,7 @@ test('the registries: each distro and provider is one folder with the whole inte
     assert.equal(p.name, name);
     assert.ok(statSync(path.join(repo, 'src', 'providers', name)).isDirectory());
     assert.equal(p.macPrefix.length, 3);
-    assert.equal(p.macPrefix[0]! & 0b10, p.name === 'qemu' ? 0b10 : 0, 'QEMU uses a locally administered prefix');
+    assert.equal(p.macPrefix[0]! & 0b10, ['qemu', 'libvirt'].includes(p.name) ? 0b10 : 0, "QEMU's (and libvirt's, which runs QEMU) is a locally administered prefix");
   }
   const { dir, cleanup } = await tempLab((s) => s.replace("provider: 'qemu'", "provider: 'xen'"));
   try {

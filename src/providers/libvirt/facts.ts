@@ -28,7 +28,7 @@ export interface HypervisorFacts {
 export async function hypervisorFacts(p: LibvirtProvider, name: string): Promise<HypervisorFacts> {
   const h = p.hypervisors.find((x) => x.name === name)!;
   const room = p.rooms().find((r) => r.name === name)!;
-  const recs = p.records().filter((r) => r.hypervisor === name);
+  const recs = p.state.records().filter((r) => r.hypervisor === name);
   const facts: HypervisorFacts = {
     name,
     uri: h.uri,
@@ -36,7 +36,7 @@ export async function hypervisorFacts(p: LibvirtProvider, name: string): Promise
     accel: h.accel === 'kvm' ? 'kvm' : 'tcg',
     capacity: { cpus: h.cpus, memoryMiB: h.memory },
     used: { cpus: room.usedCpus, memoryMiB: room.usedMemoryMiB },
-    drained: p.drained().includes(name),
+    drained: p.state.drained().includes(name),
     vms: recs.map((r) => ({ name: r.spec.name, state: 'unreachable' as VmState })),
     missingVolumes: [],
   };

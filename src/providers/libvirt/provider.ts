@@ -1,4 +1,4 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createHash, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,27 +12,8 @@ import { domainXml, type Domain, type DomainDisk } from './domain.js';
 import { place, type Room } from './placement.js';
 import { HypervisorDown, Virsh } from './virsh.js';
 import type { Hypervisor } from './hypervisors.js';
-
-/** What lab keeps of each VM it made through libvirt (inventory/vms/<name>/libvirt.json): where it is, and how to define it again. */
-interface VmRecord {
-  spec: VmSpec;
-  hypervisor: string;
-  uuid: string;
-  /** Its disk's volume in the hypervisor's pool. */
-  disk: string;
-  /** Bumped at each start: the disk may have changed, so a clone's base is taken again. */
-  generation: number;
-  /** The base volume its own disk is backed by (a clone's image), and lab's copy of it here. */
-  base?: string;
-  baseFile?: string;
-}
-
-/** A VM lab removed while its hypervisor did not answer: removed there when it answers again, never left to run beside its replacement. */
-interface Removal {
-  hypervisor: string;
-  domain: string;
-  volumes: string[];
-}
+import { LibvirtState, type VmRecord } from './state.js';
+import { connectUri, uriHost } from './uri.js';
 
 const STATES: Record<string, VmState> = {
   running: 'running',
@@ -75,8 +56,11 @@ export class LibvirtProvider implements Provider {
   /** Removals done on the way (the first contact with a hypervisor owing them), for reconcile to report. */
   private readonly removed: string[] = [];
 
+  readonly state: LibvirtState;
+
   constructor(private readonly o: LibvirtOptions) {
     this.byName = new Map(o.hypervisors.map((h) => [h.name, h]));
+    this.state = new LibvirtState(o.vmsDir, o.stateDir);
   }
 
   /** The hypervisors, as declared. */
@@ -113,65 +97,22 @@ export class LibvirtProvider implements Provider {
     return `${this.o.lab}-${name}`;
   }
 
-  private recordFile(name: string): string {
-    return path.join(this.o.vmsDir, name, 'libvirt.json');
-  }
-
-  record(name: string): VmRecord | undefined {
-    const f = this.recordFile(name);
-    if (!existsSync(f)) return undefined;
-    return JSON.parse(readFileSync(f, 'utf8')) as VmRecord;
-  }
-
-  private saveRecord(name: string, r: VmRecord): void {
-    mkdirSync(path.dirname(this.recordFile(name)), { recursive: true });
-    writeFileAtomicSync(this.recordFile(name), `${JSON.stringify(r, null, 2)}\n`);
-  }
-
   private mustRecord(name: string): VmRecord {
-    const r = this.record(name);
-    if (!r) throw new UsageError(`no VM "${name}" (nothing at ${path.dirname(this.recordFile(name))})`, 'see `lab image list`, or `lab env status <env>`');
+    const r = this.state.record(name);
+    if (!r) throw new UsageError(`no VM "${name}" (nothing at ${this.state.dir(name)})`, 'see `lab image list`, or `lab env status <env>`');
     return r;
   }
 
-  records(): VmRecord[] {
-    if (!existsSync(this.o.vmsDir)) return [];
-    return readdirSync(this.o.vmsDir)
-      .sort()
-      .map((n) => this.record(n))
-      .filter((r): r is VmRecord => r !== undefined);
-  }
-
-  private stateFile(f: string): string {
-    return path.join(this.o.stateDir, f);
-  }
-  private readState<T>(f: string, empty: T): T {
-    const p = this.stateFile(f);
-    return existsSync(p) ? (JSON.parse(readFileSync(p, 'utf8')) as T) : empty;
-  }
-  private writeState(f: string, v: unknown): void {
-    mkdirSync(this.o.stateDir, { recursive: true });
-    writeFileAtomicSync(this.stateFile(f), `${JSON.stringify(v, null, 2)}\n`);
-  }
-
-  drained(): string[] {
-    return this.readState<string[]>('drained.json', []);
-  }
+  /** Drain a hypervisor (placement skips it) or take it back. */
   setDrained(hv: string, on: boolean): void {
     this.hv(hv);
-    const set = new Set(this.drained());
-    if (on) set.add(hv);
-    else set.delete(hv);
-    this.writeState('drained.json', [...set].sort());
-  }
-  removals(): Removal[] {
-    return this.readState<Removal[]>('removals.json', []);
+    this.state.setDrained(hv, on);
   }
 
   /** What each hypervisor has room for now (declared capacity minus lab's VMs there). */
   rooms(unavailable: Map<string, string> = new Map()): Room[] {
-    const drained = new Set(this.drained());
-    const recs = this.records();
+    const drained = new Set(this.state.drained());
+    const recs = this.state.records();
     return this.o.hypervisors.map((h) => {
       const mine = recs.filter((r) => r.hypervisor === h.name);
       return {
@@ -201,17 +142,26 @@ export class LibvirtProvider implements Provider {
     }
   }
 
-  /** Choose a hypervisor for a new VM and record it there at once, so the next choice counts it. */
-  private placeAndRecord(spec: VmSpec, make: (hv: string) => VmRecord): Promise<VmRecord> {
-    return this.serial.run('placement', async () => {
-      const down = new Map<string, string>();
-      const candidates = spec.placement?.hypervisor ? [spec.placement.hypervisor] : this.o.hypervisors.map((h) => h.name);
-      await Promise.all(
-        candidates.map(async (hv) => {
-          const why = await this.reachable(hv);
-          if (why) down.set(hv, why);
-        }),
-      );
+  /** Why each of these hypervisors takes nothing now (it does not answer), asked side by side. */
+  private async downOf(names: string[]): Promise<Map<string, string>> {
+    const down = new Map<string, string>();
+    await Promise.all(
+      names.map(async (hv) => {
+        const why = await this.reachable(hv);
+        if (why) down.set(hv, why);
+      }),
+    );
+    return down;
+  }
+
+  /**
+   * A new VM: a hypervisor chosen and the VM recorded there at once (so the
+   * next choice counts it), then made by body; its record is dropped if that fails.
+   */
+  private async newVm(spec: VmSpec, body: (rec: VmRecord) => Promise<void>): Promise<VmInfo> {
+    await this.mustBeFree(spec.name);
+    const rec = await this.serial.run('placement', async () => {
+      const down = await this.downOf(spec.placement?.hypervisor ? [spec.placement.hypervisor] : this.o.hypervisors.map((h) => h.name));
       const hv = place(this.rooms(down), {
         vm: spec.name,
         cpus: spec.cpus,
@@ -220,10 +170,17 @@ export class LibvirtProvider implements Provider {
         placement: spec.placement?.policy ?? 'spread',
         group: spec.placement?.group,
       });
-      const rec = make(hv);
-      this.saveRecord(spec.name, rec);
-      return rec;
+      const made: VmRecord = { spec, hypervisor: hv, uuid: randomUUID(), disk: `${this.o.lab}-${spec.name}.qcow2`, generation: 0 };
+      this.state.save(spec.name, made);
+      return made;
     });
+    try {
+      await body(rec);
+    } catch (e) {
+      this.state.forget(spec.name);
+      throw e;
+    }
+    return this.info(spec.name);
   }
 
   /** The pool's folder on the hypervisor; the pool is defined, built and started when missing. */
@@ -257,7 +214,7 @@ export class LibvirtProvider implements Provider {
 
   /** Removals owed to a hypervisor that answers again. */
   private async doRemovals(hv: string): Promise<string[]> {
-    const owed = this.removals().filter((r) => r.hypervisor === hv);
+    const owed = this.state.removals().filter((r) => r.hypervisor === hv);
     if (owed.length === 0) return [];
     const v = this.session(hv);
     const pool = this.hv(hv).pool;
@@ -266,8 +223,8 @@ export class LibvirtProvider implements Provider {
       await v.tryCall(['undefine', r.domain]);
       for (const vol of r.volumes) await v.tryCall(['vol-delete', '--pool', pool, vol]);
     }
-    const left = this.removals().filter((r) => !(r.hypervisor === hv && owed.some((o) => o.domain === r.domain)));
-    this.writeState('removals.json', left);
+    const left = this.state.removals().filter((r) => !(r.hypervisor === hv && owed.some((o) => o.domain === r.domain)));
+    this.state.setRemovals(left);
     return owed.map((r) => `${hv}: removed ${r.domain}, replaced elsewhere while ${hv} did not answer`);
   }
 
@@ -276,7 +233,7 @@ export class LibvirtProvider implements Provider {
    * cycle): a VM lab replaced elsewhere never runs twice under one name.
    */
   async reconcile(): Promise<string[]> {
-    const hvs = [...new Set(this.removals().map((r) => r.hypervisor))].filter((h) => this.byName.has(h));
+    const hvs = [...new Set(this.state.removals().map((r) => r.hypervisor))].filter((h) => this.byName.has(h));
     for (const hv of hvs) {
       try {
         await this.poolPath(hv);
@@ -319,10 +276,10 @@ export class LibvirtProvider implements Provider {
   private async kvm(hv: string): Promise<boolean> {
     const h = this.hv(hv);
     if (h.accel !== 'auto') return h.accel === 'kvm';
-    const facts = this.readState<Record<string, { kvm: boolean }>>('facts.json', {});
+    const facts = this.state.facts();
     if (facts[h.uri]) return facts[h.uri]!.kvm;
     const kvm = (await this.session(hv).tryCall(['domcapabilities', '--virttype', 'kvm'])) !== undefined;
-    this.writeState('facts.json', { ...this.readState('facts.json', {}), [h.uri]: { kvm } });
+    this.state.setFacts(h.uri, { kvm });
     return kvm;
   }
 
@@ -361,10 +318,8 @@ export class LibvirtProvider implements Provider {
   }
 
   private async defineXml(hv: string, d: Domain): Promise<void> {
-    const dir = path.join(this.o.stateDir, 'xml');
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
     // The XML can hold the guest's token (fw_cfg): a private file, removed once virsh has read it.
-    const f = path.join(dir, `${d.name}.xml`);
+    const f = this.state.file(`${d.name}.xml`);
     writeFileAtomicSync(f, domainXml(d), 0o600);
     try {
       await this.session(hv).call(['define', f]);
@@ -377,28 +332,22 @@ export class LibvirtProvider implements Provider {
     return `${this.o.lab}-${name}.console`;
   }
 
-  async create(spec: VmSpec): Promise<VmInfo> {
-    await this.mustBeFree(spec.name);
-    const rec = await this.placeAndRecord(spec, (hv) => ({ spec, hypervisor: hv, uuid: randomUUID(), disk: `${this.o.lab}-${spec.name}.qcow2`, generation: 0 }));
-    try {
+  create(spec: VmSpec): Promise<VmInfo> {
+    return this.newVm(spec, async (rec) => {
       const v = this.session(rec.hypervisor);
       const pool = this.hv(rec.hypervisor).pool;
       await this.poolPath(rec.hypervisor);
       await v.tryCall(['vol-delete', '--pool', pool, rec.disk]);
       await v.call(['vol-create-as', pool, rec.disk, `${spec.diskMiB}M`, '--format', 'qcow2']);
       await this.define(rec, { boot: { kind: 'disk' } });
-    } catch (e) {
-      rmSync(path.dirname(this.recordFile(spec.name)), { recursive: true, force: true });
-      throw e;
-    }
-    return this.info(spec.name);
+    });
   }
 
   /** No VM of that name: a record whose domain its hypervisor no longer has (undefined by hand) is dropped. */
   private async mustBeFree(name: string): Promise<void> {
-    if (!this.record(name)) return;
+    if (!this.state.record(name)) return;
     if ((await this.info(name)).state === 'missing') {
-      rmSync(path.dirname(this.recordFile(name)), { recursive: true, force: true });
+      this.state.forget(name);
       return;
     }
     throw new UsageError(`VM "${name}" exists already`, `delete it first with \`lab image del ${name}\`, or use another name`);
@@ -410,7 +359,7 @@ export class LibvirtProvider implements Provider {
     const state = STATES[(await v.call(['domstate', this.domain(name)])).trim()] ?? 'unknown';
     if (state === 'running' || state === 'paused') throw new LabError(`VM "${name}" is running already`);
     await this.define(rec, opts);
-    this.saveRecord(name, { ...rec, generation: rec.generation + 1 });
+    this.state.save(name, { ...rec, generation: rec.generation + 1 });
     await v.call(['start', this.domain(name)]);
   }
 
@@ -430,7 +379,7 @@ export class LibvirtProvider implements Provider {
   }
 
   async delete(name: string): Promise<void> {
-    const rec = this.record(name);
+    const rec = this.state.record(name);
     if (!rec) return this.deleteStray(name);
     const vols = [rec.disk, this.consoleVol(name)];
     try {
@@ -438,9 +387,9 @@ export class LibvirtProvider implements Provider {
     } catch (e) {
       if (!(e instanceof HypervisorDown)) throw e;
       // Gone with its hypervisor: forgotten here, removed there when it answers again (reconcile).
-      this.writeState('removals.json', [...this.removals(), { hypervisor: rec.hypervisor, domain: this.domain(name), volumes: vols }]);
+      this.state.setRemovals([...this.state.removals(), { hypervisor: rec.hypervisor, domain: this.domain(name), volumes: vols }]);
     }
-    rmSync(path.dirname(this.recordFile(name)), { recursive: true, force: true });
+    this.state.forget(name);
   }
 
   private async removeOn(hv: string, dom: string, vols: string[]): Promise<void> {
@@ -474,15 +423,8 @@ export class LibvirtProvider implements Provider {
     const dom = this.domain(name);
     const running = STATES[(await src.call(['domstate', dom])).trim()] !== 'stopped';
     const target = await this.serial.run('placement', async () => {
-      const down = new Map<string, string>([[rec.hypervisor, 'is the one being left']]);
-      await Promise.all(
-        this.o.hypervisors
-          .filter((h) => h.name !== rec.hypervisor)
-          .map(async (h) => {
-            const why = await this.reachable(h.name);
-            if (why) down.set(h.name, why);
-          }),
-      );
+      const down = await this.downOf(this.o.hypervisors.map((h) => h.name).filter((h) => h !== rec.hypervisor));
+      down.set(rec.hypervisor, 'is the one being left');
       return place(this.rooms(down), { vm: name, cpus: rec.spec.cpus, memoryMiB: rec.spec.memoryMiB, placement: rec.spec.placement?.policy ?? 'spread', group: rec.spec.placement?.group });
     });
     // A clone's disk names its base by path: the same path must hold it there.
@@ -504,7 +446,7 @@ export class LibvirtProvider implements Provider {
       throw e;
     }
     const moved = { ...rec, hypervisor: target };
-    this.saveRecord(name, moved);
+    this.state.save(name, moved);
     if (!running) await this.define(moved, { boot: { kind: 'disk' } });
     const from = this.hv(rec.hypervisor).pool;
     if (!running) await src.tryCall(['undefine', dom]);
@@ -539,7 +481,7 @@ export class LibvirtProvider implements Provider {
 
   /** A stopped VM's disk, through this machine, to the same volume name there. */
   private async copyDisk(rec: VmRecord, target: string): Promise<void> {
-    const tmp = path.join(this.o.vmsDir, rec.spec.name, 'moving.qcow2');
+    const tmp = path.join(this.state.dir(rec.spec.name), 'moving.qcow2');
     try {
       await this.session(rec.hypervisor).call(['vol-download', '--pool', this.hv(rec.hypervisor).pool, rec.disk, tmp], { timeoutMs: 30 * 60_000 });
       const t = this.session(target);
@@ -557,16 +499,10 @@ export class LibvirtProvider implements Provider {
    * generation, and to each hypervisor that needs it), and the clone's disk
    * a volume backed by it. The source keeps its own disk.
    */
-  clone(source: string, spec: VmSpec): Promise<VmInfo> {
-    return this.cloneNow(source, spec);
-  }
-
-  private async cloneNow(source: string, spec: VmSpec): Promise<VmInfo> {
+  async clone(source: string, spec: VmSpec): Promise<VmInfo> {
     const src = this.mustRecord(source);
-    await this.mustBeFree(spec.name);
     const baseFile = await this.serial.run(`base:${source}`, () => this.localBase(src));
-    const rec = await this.placeAndRecord(spec, (hv) => ({ spec, hypervisor: hv, uuid: randomUUID(), disk: `${this.o.lab}-${spec.name}.qcow2`, generation: 0 }));
-    try {
+    return this.newVm(spec, async (rec) => {
       const hv = rec.hypervisor;
       const base = await this.upload(hv, baseFile, `${this.o.lab}-${source}-base`);
       const v = this.session(hv);
@@ -575,13 +511,9 @@ export class LibvirtProvider implements Provider {
       await v.call(['vol-create-as', pool, rec.disk, `${spec.diskMiB}M`, '--format', 'qcow2', '--backing-vol', base, '--backing-vol-format', 'qcow2']);
       rec.base = path.basename(base);
       rec.baseFile = baseFile;
-      this.saveRecord(spec.name, rec);
+      this.state.save(spec.name, rec);
       await this.define(rec, { boot: { kind: 'disk' } });
-    } catch (e) {
-      rmSync(path.dirname(this.recordFile(spec.name)), { recursive: true, force: true });
-      throw e;
-    }
-    return this.info(spec.name);
+    });
   }
 
   /**
@@ -590,7 +522,7 @@ export class LibvirtProvider implements Provider {
    * the image's own hypervisor is away.
    */
   private async localBase(src: VmRecord): Promise<string> {
-    const dir = path.join(this.o.vmsDir, src.spec.name);
+    const dir = this.state.dir(src.spec.name);
     const file = path.join(dir, `base-${src.generation}.qcow2`);
     if (existsSync(file)) return file;
     const v = this.session(src.hypervisor);
@@ -604,7 +536,7 @@ export class LibvirtProvider implements Provider {
   }
 
   async info(name: string): Promise<VmInfo> {
-    const rec = this.record(name);
+    const rec = this.state.record(name);
     if (!rec) return { name, state: 'missing', macs: [] };
     const base = { name, macs: [rec.spec.mac], hypervisor: rec.hypervisor };
     try {
@@ -620,11 +552,11 @@ export class LibvirtProvider implements Provider {
   }
 
   async list(): Promise<VmInfo[]> {
-    return Promise.all(this.records().map((r) => this.info(r.spec.name)));
+    return Promise.all(this.state.records().map((r) => this.info(r.spec.name)));
   }
 
   async consoleTail(name: string, lines: number): Promise<string> {
-    const rec = this.record(name);
+    const rec = this.state.record(name);
     if (!rec) return '';
     const v = this.session(rec.hypervisor);
     const pool = this.hv(rec.hypervisor).pool;
@@ -643,8 +575,8 @@ export class LibvirtProvider implements Provider {
   }
 
   async strays(): Promise<string[]> {
-    const known = new Set(this.records().map((r) => this.domain(r.spec.name)));
-    const owed = new Set(this.removals().map((r) => r.domain));
+    const known = new Set(this.state.records().map((r) => this.domain(r.spec.name)));
+    const owed = new Set(this.state.removals().map((r) => r.domain));
     const out = new Set<string>();
     await Promise.all(
       this.o.hypervisors.map(async (h) => {
@@ -679,18 +611,3 @@ function fileDigest(file: string): string {
   return d;
 }
 
-/**
- * The URI virsh connects with: a qemu+ssh URI that names no command of its
- * own gets lab's ssh wrapper (timeouts, so a hypervisor gone is seen in
- * seconds; lab's own known hosts, pinned at first contact).
- */
-export function connectUri(uri: string, sshCommand: string | undefined): string {
-  if (!sshCommand || !/^[a-z0-9]+\+ssh:\/\//.test(uri) || /[?&]command=/.test(uri)) return uri;
-  return `${uri}${uri.includes('?') ? '&' : '?'}command=${encodeURIComponent(sshCommand)}`;
-}
-
-/** The machine a remote URI names (where its QEMU listens for a migration), or undefined for a local one. */
-export function uriHost(uri: string): string | undefined {
-  const m = /^[a-z0-9+]+:\/\/(?:[^@/]*@)?(\[[^\]]+\]|[^:/?]+)/.exec(uri);
-  return m?.[1] || undefined;
-}
