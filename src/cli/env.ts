@@ -42,12 +42,12 @@ function resultText(host: string, results: StartReport): string | undefined {
   return parts.join(', ') || undefined;
 }
 
-export function context(lab: EnvContext['lab'], inventory: EnvContext['inventory'], signal: AbortSignal): EnvContext {
+export function context(lab: EnvContext['lab'], inventory: EnvContext['inventory'], signal: AbortSignal, provider = providerFor(lab)): EnvContext {
   const t0 = performance.now();
   return {
     lab,
     inventory,
-    provider: providerFor(lab),
+    provider,
     signal,
     say: (who, what) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(3)}s] ${who}: ${what}\n`),
   };

@@ -58,7 +58,7 @@ export function register(program: Command): void {
       const p = libvirtProvider(lab);
       p.setDrained(name, true);
       const on = new Set(p.state.records().filter((r) => r.hypervisor === name).map((r) => r.spec.name));
-      const c = { ...context(lab, inventory, interruptSignal()), provider: p };
+      const c = context(lab, inventory, interruptSignal(), p);
       try {
         const moved = await evacuate(c, [...lab.imageHosts, ...lab.hosts].filter((h) => on.has(h.name)), startOptions({ parallel: 1, deadline: o.deadline, connectTimeout: 10, timeout: 300 }));
         if (o.json) printJson(moved);

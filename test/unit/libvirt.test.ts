@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { place, type Room } from '../../src/providers/libvirt/placement.js';
@@ -131,15 +131,21 @@ test('environments.ts: hypervisors only with provider libvirt, a bridged network
     [(s) => libvirt(s).replace("uri: 'qemu+ssh://root@10.77.0.11/system'", "uri: 'qemu+ssh://hv1/system; rm -rf /'"), /environments\.ts: hypervisors\.hv1\.uri: expected a libvirt URI/],
     [(s) => libvirt(s).replace("placement: 'spread'", '').replace("{ role: 'worker', image: 'mini',", "{ role: 'worker', image: 'mini', placement: 'round',"), /environments\.ts: environments\.demo\.groups\[1\]\.placement: /],
   ];
-  for (const [edit, expected] of cases) {
-    const { dir, cleanup } = await tempLab(edit);
-    try {
+  // One scaffold, its environments.ts rewritten per case: a lab init per case would double the subprocesses.
+  const { dir, cleanup } = await tempLab();
+  const file = path.join(dir, 'environments.ts');
+  const scaffold = readFileSync(file, 'utf8');
+  try {
+    for (const [edit, expected] of cases) {
+      const edited = edit(scaffold);
+      assert.notEqual(edited, scaffold, `the edit for ${expected} changed nothing: the scaffold no longer has what it replaces`);
+      writeFileSync(file, edited);
       const r = await lab(['--lab', dir, 'hosts', 'list']);
       assert.equal(r.exitCode, 2, r.stdout + r.stderr);
       assert.match(r.stderr, expected);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-    } finally {
-      cleanup();
     }
+  } finally {
+    cleanup();
   }
 });

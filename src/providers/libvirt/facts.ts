@@ -47,7 +47,7 @@ export async function hypervisorFacts(p: LibvirtProvider, name: string): Promise
     const version = await v.call(['version', '--daemon']);
     facts.libvirt = /Running against daemon: (\S+)/.exec(version)?.[1];
     facts.qemu = /Running hypervisor: (.+)/.exec(version)?.[1]?.trim();
-    facts.kvm = (await v.tryCall(['domcapabilities', '--virttype', 'kvm'])) !== undefined;
+    facts.kvm = await p.offersKvm(name);
     if (h.accel === 'auto') facts.accel = facts.kvm ? 'kvm' : 'tcg';
     const ifaces = (await v.tryCall(['iface-list', '--all'])) ?? '';
     facts.bridge = ifaces.split('\n').some((l) => l.trim().split(/\s+/)[0] === h.bridge && /\sactive\s/.test(l));

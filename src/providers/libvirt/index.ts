@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Lab } from '../../config/load.js';
 import { writeFileAtomicSync } from '../../util/files.js';
@@ -22,11 +22,9 @@ function sshWrapper(lab: Lab): string {
   const known = path.join(dir, 'known_hosts');
   // ssh_config splits UserKnownHostsFile on blanks: a lab folder with one in its path keeps the user's file only.
   const files = /[\s"'\\$`]/.test(known) ? '' : ` -o 'UserKnownHostsFile=${known} ~/.ssh/known_hosts'`;
-  writeFileAtomicSync(
-    file,
-    `#!/bin/sh\n# Written by lab: the ssh libvirt's qemu+ssh URIs run (environments.ts hypervisors).\nexec ssh -o BatchMode=yes -o ConnectTimeout=5 -o ServerAliveInterval=3 -o ServerAliveCountMax=3 -o StrictHostKeyChecking=accept-new${files} "$@"\n`,
-    0o700,
-  );
+  const script = `#!/bin/sh\n# Written by lab: the ssh libvirt's qemu+ssh URIs run (environments.ts hypervisors).\nexec ssh -o BatchMode=yes -o ConnectTimeout=5 -o ServerAliveInterval=3 -o ServerAliveCountMax=3 -o StrictHostKeyChecking=accept-new${files} "$@"\n`;
+  // Written when it differs, not by every command and monitor cycle that makes the provider.
+  if (!existsSync(file) || readFileSync(file, 'utf8') !== script) writeFileAtomicSync(file, script, 0o700);
   return file;
 }
 

@@ -78,11 +78,6 @@ export class LibvirtProvider implements Provider {
     return s;
   }
 
-  /** Round trips per hypervisor so far (the benchmarks' control-path figure). */
-  calls(): Record<string, number> {
-    return Object.fromEntries([...this.sessions].map(([k, s]) => [k, s.calls]));
-  }
-
   close(): void {
     for (const s of this.sessions.values()) s.close();
   }
@@ -95,6 +90,11 @@ export class LibvirtProvider implements Provider {
 
   private domain(name: string): string {
     return `${this.o.lab}-${name}`;
+  }
+
+  /** A VM's state as its hypervisor says it (domstate); throws when the hypervisor or the domain is not there. */
+  private async domState(rec: VmRecord): Promise<VmState> {
+    return STATES[(await this.session(rec.hypervisor).call(['domstate', this.domain(rec.spec.name)])).trim()] ?? 'unknown';
   }
 
   private mustRecord(name: string): VmRecord {
@@ -216,13 +216,7 @@ export class LibvirtProvider implements Provider {
   private async doRemovals(hv: string): Promise<string[]> {
     const owed = this.state.removals().filter((r) => r.hypervisor === hv);
     if (owed.length === 0) return [];
-    const v = this.session(hv);
-    const pool = this.hv(hv).pool;
-    for (const r of owed) {
-      await v.tryCall(['destroy', r.domain]);
-      await v.tryCall(['undefine', r.domain]);
-      for (const vol of r.volumes) await v.tryCall(['vol-delete', '--pool', pool, vol]);
-    }
+    for (const r of owed) await this.purge(hv, r.domain, r.volumes);
     const left = this.state.removals().filter((r) => !(r.hypervisor === hv && owed.some((o) => o.domain === r.domain)));
     this.state.setRemovals(left);
     return owed.map((r) => `${hv}: removed ${r.domain}, replaced elsewhere while ${hv} did not answer`);
@@ -260,10 +254,8 @@ export class LibvirtProvider implements Provider {
       const pool = this.hv(hv).pool;
       await this.poolPath(hv);
       if ((await v.tryCall(['vol-info', '--pool', pool, vol])) === undefined) {
-        // The exact size: a rounded one pads the file with zeros.
-        await v.call(['vol-create-as', pool, vol, `${statSync(file).size}b`, '--format', 'raw']);
         try {
-          await v.call(['vol-upload', '--pool', pool, vol, file], { timeoutMs: 30 * 60_000 });
+          await this.putFile(hv, vol, file);
         } catch (e) {
           await v.tryCall(['vol-delete', '--pool', pool, vol]);
           throw e;
@@ -273,13 +265,17 @@ export class LibvirtProvider implements Provider {
     });
   }
 
+  /** Whether lab runs its guests there under KVM: as declared, or (accel auto) as last seen offered. */
   private async kvm(hv: string): Promise<boolean> {
     const h = this.hv(hv);
     if (h.accel !== 'auto') return h.accel === 'kvm';
-    const facts = this.state.facts();
-    if (facts[h.uri]) return facts[h.uri]!.kvm;
+    return this.state.facts()[h.uri]?.kvm ?? (await this.offersKvm(hv));
+  }
+
+  /** The hypervisor offers KVM (domcapabilities), asked now and kept for later defines. */
+  async offersKvm(hv: string): Promise<boolean> {
     const kvm = (await this.session(hv).tryCall(['domcapabilities', '--virttype', 'kvm'])) !== undefined;
-    this.state.setFacts(h.uri, { kvm });
+    this.state.setFacts(this.hv(hv).uri, { kvm });
     return kvm;
   }
 
@@ -332,13 +328,26 @@ export class LibvirtProvider implements Provider {
     return `${this.o.lab}-${name}.console`;
   }
 
+  /** The VM's disk volume made anew on a hypervisor: blank, or an overlay on a base volume (a linked clone). */
+  private async newDisk(hv: string, rec: VmRecord, base?: string): Promise<void> {
+    const v = this.session(hv);
+    const pool = this.hv(hv).pool;
+    await this.poolPath(hv);
+    await v.tryCall(['vol-delete', '--pool', pool, rec.disk]);
+    await v.call(['vol-create-as', pool, rec.disk, `${rec.spec.diskMiB}M`, '--format', 'qcow2', ...(base ? ['--backing-vol', base, '--backing-vol-format', 'qcow2'] : [])]);
+  }
+
+  /** A file of this machine into a new raw volume of its exact size (a rounded one pads the file with zeros). */
+  private async putFile(hv: string, vol: string, file: string): Promise<void> {
+    const v = this.session(hv);
+    const pool = this.hv(hv).pool;
+    await v.call(['vol-create-as', pool, vol, `${statSync(file).size}b`, '--format', 'raw']);
+    await v.call(['vol-upload', '--pool', pool, vol, file], { timeoutMs: 30 * 60_000 });
+  }
+
   create(spec: VmSpec): Promise<VmInfo> {
     return this.newVm(spec, async (rec) => {
-      const v = this.session(rec.hypervisor);
-      const pool = this.hv(rec.hypervisor).pool;
-      await this.poolPath(rec.hypervisor);
-      await v.tryCall(['vol-delete', '--pool', pool, rec.disk]);
-      await v.call(['vol-create-as', pool, rec.disk, `${spec.diskMiB}M`, '--format', 'qcow2']);
+      await this.newDisk(rec.hypervisor, rec);
       await this.define(rec, { boot: { kind: 'disk' } });
     });
   }
@@ -356,7 +365,7 @@ export class LibvirtProvider implements Provider {
   async start(name: string, opts: StartOptions): Promise<void> {
     const rec = this.mustRecord(name);
     const v = this.session(rec.hypervisor);
-    const state = STATES[(await v.call(['domstate', this.domain(name)])).trim()] ?? 'unknown';
+    const state = await this.domState(rec);
     if (state === 'running' || state === 'paused') throw new LabError(`VM "${name}" is running already`);
     await this.define(rec, opts);
     this.state.save(name, { ...rec, generation: rec.generation + 1 });
@@ -367,7 +376,7 @@ export class LibvirtProvider implements Provider {
     const rec = this.mustRecord(name);
     const v = this.session(rec.hypervisor);
     const dom = this.domain(name);
-    const state = async () => STATES[(await v.call(['domstate', dom])).trim()] ?? 'unknown';
+    const state = () => this.domState(rec);
     if ((await state()) === 'stopped') return 'already';
     if (deadlineMs > 0) {
       await v.tryCall(['shutdown', dom]);
@@ -393,9 +402,14 @@ export class LibvirtProvider implements Provider {
   }
 
   private async removeOn(hv: string, dom: string, vols: string[]): Promise<void> {
+    await this.poolPath(hv);
+    await this.purge(hv, dom, vols);
+  }
+
+  /** A domain and its volumes gone from a hypervisor, whatever of them is there (no pool lookup: removals run inside it). */
+  private async purge(hv: string, dom: string, vols: string[]): Promise<void> {
     const v = this.session(hv);
     const pool = this.hv(hv).pool;
-    await this.poolPath(hv);
     await v.tryCall(['destroy', dom]);
     await v.tryCall(['undefine', dom]);
     await v.tryCall(['pool-refresh', pool]);
@@ -405,9 +419,14 @@ export class LibvirtProvider implements Provider {
   private async deleteStray(name: string): Promise<void> {
     const dom = this.domain(name);
     for (const h of this.o.hypervisors) {
-      const names = await this.session(h.name).tryCall(['list', '--all', '--name']).catch(() => undefined);
-      if (names?.split('\n').some((n) => n.trim() === dom)) await this.removeOn(h.name, dom, [`${dom}.qcow2`, `${dom}.console`]);
+      if ((await this.domainsOn(h.name)).includes(dom)) await this.removeOn(h.name, dom, [`${dom}.qcow2`, `${dom}.console`]);
     }
+  }
+
+  /** Every domain a hypervisor defines, by name; none when it does not answer. */
+  private async domainsOn(hv: string): Promise<string[]> {
+    const names = await this.session(hv).tryCall(['list', '--all', '--name']).catch(() => undefined);
+    return (names ?? '').split('\n').map((n) => n.trim()).filter(Boolean);
   }
 
   /**
@@ -421,7 +440,7 @@ export class LibvirtProvider implements Provider {
     const rec = this.mustRecord(name);
     const src = this.session(rec.hypervisor);
     const dom = this.domain(name);
-    const running = STATES[(await src.call(['domstate', dom])).trim()] !== 'stopped';
+    const running = (await this.domState(rec)) !== 'stopped';
     const target = await this.serial.run('placement', async () => {
       const down = await this.downOf(this.o.hypervisors.map((h) => h.name).filter((h) => h !== rec.hypervisor));
       down.set(rec.hypervisor, 'is the one being left');
@@ -459,9 +478,7 @@ export class LibvirtProvider implements Provider {
   /** libvirt's live migration, the disk's top layer copied onto an overlay made there on the same base. */
   private async migrateLive(rec: VmRecord, target: string): Promise<void> {
     if (!rec.base) throw new LabError(`${rec.spec.name}: not a linked clone: live migration copies only a clone's own layer`);
-    const t = this.session(target);
-    const pool = this.hv(target).pool;
-    await t.call(['vol-create-as', pool, rec.disk, `${rec.spec.diskMiB}M`, '--format', 'qcow2', '--backing-vol', await this.volPath(target, rec.base), '--backing-vol-format', 'qcow2']);
+    await this.newDisk(target, rec, await this.volPath(target, rec.base));
     const host = uriHost(this.hv(target).uri);
     await this.session(rec.hypervisor).call(
       [
@@ -484,10 +501,7 @@ export class LibvirtProvider implements Provider {
     const tmp = path.join(this.state.dir(rec.spec.name), 'moving.qcow2');
     try {
       await this.session(rec.hypervisor).call(['vol-download', '--pool', this.hv(rec.hypervisor).pool, rec.disk, tmp], { timeoutMs: 30 * 60_000 });
-      const t = this.session(target);
-      const pool = this.hv(target).pool;
-      await t.call(['vol-create-as', pool, rec.disk, `${statSync(tmp).size}b`, '--format', 'raw']);
-      await t.call(['vol-upload', '--pool', pool, rec.disk, tmp], { timeoutMs: 30 * 60_000 });
+      await this.putFile(target, rec.disk, tmp);
     } finally {
       rmSync(tmp, { force: true });
     }
@@ -505,10 +519,7 @@ export class LibvirtProvider implements Provider {
     return this.newVm(spec, async (rec) => {
       const hv = rec.hypervisor;
       const base = await this.upload(hv, baseFile, `${this.o.lab}-${source}-base`);
-      const v = this.session(hv);
-      const pool = this.hv(hv).pool;
-      await v.tryCall(['vol-delete', '--pool', pool, rec.disk]);
-      await v.call(['vol-create-as', pool, rec.disk, `${spec.diskMiB}M`, '--format', 'qcow2', '--backing-vol', base, '--backing-vol-format', 'qcow2']);
+      await this.newDisk(hv, rec, base);
       rec.base = path.basename(base);
       rec.baseFile = baseFile;
       this.state.save(spec.name, rec);
@@ -526,8 +537,7 @@ export class LibvirtProvider implements Provider {
     const file = path.join(dir, `base-${src.generation}.qcow2`);
     if (existsSync(file)) return file;
     const v = this.session(src.hypervisor);
-    const dom = this.domain(src.spec.name);
-    if (STATES[(await v.call(['domstate', dom])).trim()] !== 'stopped') throw new LabError(`VM "${src.spec.name}" is running; stop it before cloning`);
+    if ((await this.domState(src)) !== 'stopped') throw new LabError(`VM "${src.spec.name}" is running; stop it before cloning`);
     const part = `${file}.part`;
     await v.call(['vol-download', '--pool', this.hv(src.hypervisor).pool, src.disk, part], { timeoutMs: 30 * 60_000 });
     // Older generations stay: clones made from them are migrated onto them.
@@ -540,8 +550,7 @@ export class LibvirtProvider implements Provider {
     if (!rec) return { name, state: 'missing', macs: [] };
     const base = { name, macs: [rec.spec.mac], hypervisor: rec.hypervisor };
     try {
-      const out = await this.session(rec.hypervisor).call(['domstate', this.domain(name)]);
-      return { ...base, state: STATES[out.trim()] ?? 'unknown' };
+      return { ...base, state: await this.domState(rec) };
     } catch (e) {
       if (e instanceof HypervisorDown) return { ...base, state: 'unreachable' };
       // Undefined by hand: lab's record is all that is left of it.
@@ -580,8 +589,7 @@ export class LibvirtProvider implements Provider {
     const out = new Set<string>();
     await Promise.all(
       this.o.hypervisors.map(async (h) => {
-        const names = await this.session(h.name).tryCall(['list', '--all', '--name']).catch(() => undefined);
-        for (const n of names?.split('\n').map((x) => x.trim()) ?? []) {
+        for (const n of await this.domainsOn(h.name)) {
           if (n.startsWith(`${this.o.lab}-`) && !known.has(n) && !owed.has(n)) out.add(n.slice(this.o.lab.length + 1));
         }
       }),
