@@ -86,14 +86,17 @@ export class Virsh {
     }
   }
 
+  /** Ends the shell; a call still waiting fails (it would never be answered). */
   close(): void {
     clearTimeout(this.idle);
+    clearTimeout(this.timer);
     const c = this.child;
     this.child = undefined;
     if (c) {
       c.stdin.end();
       c.kill('SIGTERM');
     }
+    this.rejectAll(new HypervisorDown(this.o.name, 'its virsh shell was closed'));
   }
 
   private spawn(): ChildProcessWithoutNullStreams {
@@ -105,18 +108,13 @@ export class Virsh {
       this.drain();
     });
     c.stdin.on('error', () => undefined);
-    c.on('error', (e) => this.fail(c, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'virsh is not installed (apt-get install libvirt-clients)' : e.message, true));
-    c.on('exit', () => this.fail(c, this.said() || 'virsh ended', true));
+    c.on('error', (e) => this.fail(c, (e as NodeJS.ErrnoException).code === 'ENOENT' ? 'virsh is not installed (apt-get install libvirt-clients)' : e.message));
+    c.on('exit', () => this.fail(c, connectFailure(this.buf) || 'virsh ended'));
     // Neither the shell nor its pipes keep lab running: a pending call's timer does.
     c.unref();
     (c.stdout as unknown as { unref?: () => void }).unref?.();
     (c.stdin as unknown as { unref?: () => void }).unref?.();
     return c;
-  }
-
-  /** What virsh said last that looks like a reason (its error lines, joined). */
-  private said(): string {
-    return connectFailure(this.buf);
   }
 
   private next(): void {
@@ -130,7 +128,7 @@ export class Virsh {
       this.child = this.spawn();
     }
     const c = this.child;
-    this.timer = setTimeout(() => this.fail(c, `no answer in ${Math.round(p.timeoutMs / 1000)} s`, true), p.timeoutMs);
+    this.timer = setTimeout(() => this.fail(c, `no answer in ${Math.round(p.timeoutMs / 1000)} s`), p.timeoutMs);
     p.sent = performance.now();
     c.stdin.write(`${p.line}\necho ${p.marker}\n`);
   }
@@ -156,7 +154,7 @@ export class Virsh {
     const lost = errors.find((e) => /failed to (re)?connect|no valid connection|Cannot recv data|Cannot write data|End of file while reading|Disconnected from/i.test(e));
     if (lost && this.child) {
       this.current = p;
-      return this.fail(this.child, errors.filter((e) => !/^failed to (re)?connect to the hypervisor$/i.test(e)).join(' / ') || lost, true);
+      return this.fail(this.child, connectFailure(out) || lost);
     }
     if (errors.length) p.reject(new ToolError(`hypervisor ${this.o.name}: ${p.line.replace(/"/g, '')}: ${errors.join(' / ')}`, 'virsh', 1, errors.join('\n')));
     else p.resolve(out.replace(/\n+$/, ''));
@@ -166,16 +164,17 @@ export class Virsh {
   }
 
   /** The shell ended or hung: its calls fail, the next call opens a new one (a restarted hypervisor is reached anew). */
-  private fail(c: ChildProcessWithoutNullStreams, reason: string, down: boolean): void {
+  private fail(c: ChildProcessWithoutNullStreams, reason: string): void {
     if (this.child !== c) return;
     clearTimeout(this.timer);
     this.child = undefined;
     c.kill('SIGKILL');
-    if (down) {
-      this.downUntil = Date.now() + 5_000;
-      this.downReason = reason;
-    }
-    const err = new HypervisorDown(this.o.name, reason);
+    this.downUntil = Date.now() + 5_000;
+    this.downReason = reason;
+    this.rejectAll(new HypervisorDown(this.o.name, reason));
+  }
+
+  private rejectAll(err: Error): void {
     const all = [...(this.current ? [this.current] : []), ...this.queue];
     this.current = undefined;
     this.queue = [];
