@@ -101,7 +101,8 @@ test('provider libvirt: demo spread over two hypervisors; one killed -> its work
     assert.deepEqual(moved.filter((m) => hosts.includes(m.host)).map((m) => [m.host, m.how, m.to]).sort(), hosts.map((h) => [h, 'migrated', gone.name]), drained.stdout);
     assert.deepEqual(await where(), Object.fromEntries(hosts.map((h) => [h, gone.name])));
     assert.deepEqual((await domains(stays)).filter((d) => d.startsWith('lab-demo')), [], `nothing of demo left on ${stays.name}`);
-    assert.equal((await inNs(['hello', 'test', '--via', 'lb'])).exitCode, 0, 'the migrated hosts keep their services and keys');
+    const after = await inNs(['hello', 'test', '--via', 'lb']);
+    assert.equal(after.exitCode, 0, `the migrated hosts keep their services and keys: ${after.stdout}\n${after.stderr}`);
     await new Promise((r) => setTimeout(r, 3000));
     writeFileSync(stopFile, '');
     const lines = String((await requester).stdout).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Line);

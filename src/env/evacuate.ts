@@ -2,7 +2,7 @@ import type { DeclaredHost } from '../config/load.js';
 import { machineFor } from '../inventory/boots.js';
 import { messageOf } from '../errors.js';
 import type { EnvContext } from './hosts.js';
-import { drain } from './services.js';
+import { drain, reconfigure } from './services.js';
 import { liveHosts, startWorker, type StartOptions } from './start.js';
 
 export interface Moved {
@@ -16,10 +16,10 @@ export interface Moved {
 
 /**
  * Move these VMs off their hypervisor with requests through the balancer
- * still answered: live migration where both ends allow it; else the host
- * leaves the balancer first, is made anew on another hypervisor, gets its
- * service, and the balancer takes it back. A stopped VM's disk is copied
- * over (images too).
+ * still answered: a serving host leaves the balancer, moves by live
+ * migration where both ends allow it and rejoins once it answers; else it
+ * is made anew on another hypervisor, gets its service, and the balancer
+ * takes it back. A stopped VM's disk is copied over (images too).
  */
 export async function evacuate(c: EnvContext, hosts: DeclaredHost[], o: StartOptions): Promise<Moved[]> {
   const out: Moved[] = [];
@@ -27,11 +27,17 @@ export async function evacuate(c: EnvContext, hosts: DeclaredHost[], o: StartOpt
     const vm = await c.provider.info(host.name);
     const from = vm.hypervisor ?? '?';
     let why: string;
+    const running = vm.state === 'running';
+    const serving = running && host.kind !== 'image';
+    // Out of the balancer while it moves: the guest pauses at the switch-over, and a request the balancer
+    // sent it then would time out and bench it (nginx: max_fails=1, fail_timeout=10s) after the move.
+    if (serving) await drain(c, [host.name], await liveHosts(c, host.env), o);
     try {
-      c.say(host.name, vm.state === 'running' ? `migrating live from ${from}` : `moving its disk from ${from}`);
+      c.say(host.name, running ? `migrating live from ${from}` : `moving its disk from ${from}`);
       const to = await c.provider.migrate!(host.name);
       await recordPlace(c, host, to);
-      out.push({ host: host.name, from, how: 'migrated', to });
+      const back = serving ? await rejoin(c, host, o) : true;
+      out.push({ host: host.name, from, how: 'migrated', to, ...(back ? {} : { detail: `not answering on ${to} after the move: left out of the balancer` }) });
       continue;
     } catch (e) {
       why = messageOf(e);
@@ -42,7 +48,6 @@ export async function evacuate(c: EnvContext, hosts: DeclaredHost[], o: StartOpt
     }
     c.say(host.name, `live migration failed (${why}): recreating it elsewhere`);
     try {
-      await drain(c, [host.name], await liveHosts(c, host.env), o);
       await c.provider.delete(host.name);
       const r = await startWorker(c, host.env, host.name, o);
       const up = r.hosts.find((h) => h.host === host.name);
@@ -56,6 +61,21 @@ export async function evacuate(c: EnvContext, hosts: DeclaredHost[], o: StartOpt
     }
   }
   return out;
+}
+
+/** Back in the balancer once it answers where it now runs (the guest resumes within a second or so of the switch-over). */
+async function rejoin(c: EnvContext, host: DeclaredHost, o: StartOptions, waitMs = 15_000): Promise<boolean> {
+  const until = Date.now() + waitMs;
+  for (;;) {
+    const live = await liveHosts(c, host.env);
+    if (live.some((h) => h.name === host.name)) {
+      await reconfigure(c, live, o);
+      c.say(host.name, 'back in the balancer');
+      return true;
+    }
+    if (Date.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
 }
 
 async function recordPlace(c: EnvContext, host: DeclaredHost, to: string): Promise<void> {
