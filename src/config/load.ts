@@ -1,11 +1,12 @@
-import { existsSync, accessSync, constants } from 'node:fs';
+import { existsSync, accessSync, constants, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createJiti } from 'jiti';
-import { labSchema, type LabConfig, type ImageConfig, type GroupConfig, type Placement } from './schema.js';
+import { createRequire } from 'node:module';
+import type { LabConfig, ImageConfig, GroupConfig, Placement } from './schema.js';
 import { parseCidr, inCidr } from '../util/ipv4.js';
 import { UsageError, messageOf } from '../errors.js';
 import { cacheRoot, labPaths, shown, type LabPaths } from '../project/paths.js';
+import { packageRoot } from '../project/root.js';
+import { cachedConfig, keepConfig } from './cache.js';
 import { fieldPath, issueText } from '../util/issues.js';
 import { DISTROS } from '../distros/index.js';
 import { PROVIDERS, PROVIDER_NAMES } from '../providers/index.js';
@@ -60,10 +61,14 @@ export function hostName(env: string, role: string, index: number): string {
 }
 
 // The package's own entry, so a lab folder anywhere can `import { defineLab } from 'lab'`.
-const selfEntry = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'index.js');
+// From src/ (under tsx) the sources' own entry, else the built one.
+const selfEntry = import.meta.url.endsWith('.ts') ? path.join(packageRoot, 'src', 'index.ts') : path.join(packageRoot, 'dist', 'index.js');
+// jiti by require: imported from an ES module, its CommonJS build is scanned for exports on every start (10 ms).
+const require = createRequire(import.meta.url);
 
 /** Load a TypeScript module of the lab folder (environments.ts, a service.ts); its default export. */
 export async function importLabModule(file: string, where: string): Promise<unknown> {
+  const { createJiti } = require('jiti') as typeof import('jiti');
   const jiti = createJiti(import.meta.url, {
     alias: { lab: selfEntry },
     moduleCache: false,
@@ -80,6 +85,25 @@ export async function importLabModule(file: string, where: string): Promise<unkn
   }
 }
 
+/** environments.ts run and checked against the schema (then kept: see cache.ts). */
+async function validated(paths: LabPaths, source: string, where: string): Promise<LabConfig> {
+  const raw = await importLabModule(paths.config, where);
+  if (raw === undefined || raw === null || typeof raw !== 'object') {
+    throw new UsageError(`${where}: expected \`export default defineLab({...})\``);
+  }
+  const { labSchema } = await import('./schema.js');
+  const parsed = labSchema.safeParse(raw);
+  if (!parsed.success) {
+    // An unknown key usually explains a missing one beside it (a typo): report it first.
+    const issues = [...parsed.error.issues].sort((a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'));
+    const first = issues[0]!;
+    const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
+    throw new UsageError(`${where}: ${fieldPath(first.path)}: ${issueText(first)}${more}`);
+  }
+  keepConfig(paths, source, parsed.data);
+  return parsed.data;
+}
+
 export async function loadLab(dir: string, opts: LoadOptions = {}): Promise<Lab> {
   const paths = labPaths(dir);
   if (!existsSync(paths.config)) {
@@ -89,19 +113,8 @@ export async function loadLab(dir: string, opts: LoadOptions = {}): Promise<Lab>
     );
   }
   const where = shown(paths, paths.config);
-  const raw = await importLabModule(paths.config, where);
-  if (raw === undefined || raw === null || typeof raw !== 'object') {
-    throw new UsageError(`${where}: expected \`export default defineLab({...})\``);
-  }
-  const parsed = labSchema.safeParse(raw);
-  if (!parsed.success) {
-    // An unknown key usually explains a missing one beside it (a typo): report it first.
-    const issues = [...parsed.error.issues].sort((a, b) => Number(b.code === 'unrecognized_keys') - Number(a.code === 'unrecognized_keys'));
-    const first = issues[0]!;
-    const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
-    throw new UsageError(`${where}: ${fieldPath(first.path)}: ${issueText(first)}${more}`);
-  }
-  const config = parsed.data;
+  const source = readFileSync(paths.config, 'utf8');
+  const config = cachedConfig(paths, source) ?? (await validated(paths, source, where));
   const fail = (field: string, msg: string): never => {
     throw new UsageError(`${where}: ${field}: ${msg}`);
   };

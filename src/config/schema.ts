@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { DISTRO_NAMES } from '../distros/index.js';
 import { PROVIDER_NAMES } from '../providers/index.js';
 

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { importLabModule, type Lab } from '../config/load.js';
 import { UsageError } from '../errors.js';
 import { shown } from '../project/paths.js';

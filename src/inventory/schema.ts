@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { LabError, ExitCode } from '../errors.js';
 import { fieldPath, issueText } from '../util/issues.js';
 import { isIp, parseHostKey, parseHostName, parseMac } from './values.js';

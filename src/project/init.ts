@@ -1,12 +1,9 @@
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { privateDir } from '../util/files.js';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { UsageError } from '../errors.js';
 import { labPaths } from './paths.js';
-
-/** The package's own top level: its environments.ts, kickstart/, pxe/ and services/ are the scaffold. */
-const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+import { packageRoot } from './root.js';
 
 const SCAFFOLD = ['environments.ts', 'kickstart', 'pxe', 'services', 'iso/README.md'];
 

@@ -246,7 +246,7 @@ test('lab completion bash and zsh complete commands, options, and the lab folder
   }
 });
 
-test('a command loads what it uses: lab hosts list and lab --help load neither the server, the templates, the file watcher, SSH, process spawning nor ping; lab kickstart loads the templates', async () => {
+test('a command loads what it uses: lab hosts list and lab --help load neither the server, the templates, the file watcher, SSH, process spawning nor ping; lab kickstart loads the templates; an unchanged environments.ts is not run again, a changed one (or one that imports more than lab) is', async () => {
   const { dir, cleanup } = await tempLab();
   const loaded = path.join(dir, 'loaded.txt');
   const packages = async (args: string[]) => {
@@ -266,6 +266,26 @@ test('a command loads what it uses: lab hosts list and lab --help load neither t
     }
     // The hook sees what it should: a kickstart is rendered with nunjucks.
     assert.ok((await packages(['kickstart', 'demo-worker-1'])).has('nunjucks'));
+
+    // An unchanged environments.ts is neither run (jiti) nor validated again: its checked value is kept per content.
+    assert.ok(!(await packages(['hosts', 'list'])).has('jiti'), 'the validated config was read from inventory/config-cache.json');
+    assert.equal(statSync(path.join(dir, 'inventory', 'config-cache.json')).mode & 0o777, 0o600);
+    const config = path.join(dir, 'environments.ts');
+    const source = readFileSync(config, 'utf8');
+    // A change is seen at once: a bad value is refused, a good one shown.
+    writeFileSync(config, source.replace("cidr: '10.77.0.0/24'", "cidr: '10.77.0.0/33'"));
+    const bad = await lab(['hosts', 'list', '--lab', dir]);
+    assert.equal(bad.exitCode, 2, bad.stderr);
+    assert.match(bad.stderr, /^lab: environments\.ts: network\.cidr: /);
+    writeFileSync(config, source.replace("max: 2,", "max: 3,"));
+    assert.ok((await packages(['env', 'status', 'demo'])).has('jiti'), 'a changed file is run again');
+    assert.match((await lab(['env', 'status', 'demo', '--lab', dir])).stdout, /demo-worker-3/);
+    // A file importing more than 'lab' is run every time: what it imports could change unseen.
+    writeFileSync(path.join(dir, 'sizes.ts'), 'export const workers = 4;\n');
+    writeFileSync(config, `import { workers } from './sizes';\n${source.replace('max: 2,', 'max: workers,')}`);
+    assert.match((await lab(['env', 'status', 'demo', '--lab', dir])).stdout, /demo-worker-4/);
+    writeFileSync(path.join(dir, 'sizes.ts'), 'export const workers = 5;\n');
+    assert.match((await lab(['env', 'status', 'demo', '--lab', dir])).stdout, /demo-worker-5/);
   } finally {
     cleanup();
   }

@@ -1,12 +1,12 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { run } from '../../util/exec.js';
 import { cacheRoot } from '../../project/paths.js';
+import { packageRoot } from '../../project/root.js';
 
 /** guest/mini in the package: the build script and the init it packs. */
-const guestDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'guest', 'mini');
+const guestDir = path.join(packageRoot, 'guest', 'mini');
 const INPUTS = ['build.sh', 'init', 'udhcpc.script', 'power.sh'];
 
 export interface MiniGuest {
