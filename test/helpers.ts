@@ -55,9 +55,9 @@ export interface Served {
  * `lab serve` as a child process on loopback: on a free port, or on the lab's
  * configured one (where installed guests call back).
  */
-export async function serve(dir: string, opts: { configuredPort?: boolean; args?: string[]; env?: Record<string, string> } = {}): Promise<Served> {
+export async function serve(dir: string, opts: { configuredPort?: boolean; args?: string[]; env?: Record<string, string>; nodeArgs?: string[] } = {}): Promise<Served> {
   const port = opts.configuredPort ? [] : ['--port', '0'];
-  const child = execa(process.execPath, [cli, 'serve', '--lab', dir, '--bind', '127.0.0.1', ...port, ...(opts.args ?? [])], { reject: false, all: true, env: opts.env });
+  const child = execa(process.execPath, [...(opts.nodeArgs ?? []), cli, 'serve', '--lab', dir, '--bind', '127.0.0.1', ...port, ...(opts.args ?? [])], { reject: false, all: true, env: opts.env });
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`lab serve did not start: ${out}`)), 20_000);

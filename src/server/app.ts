@@ -1,14 +1,15 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import express, { type Request, type Response, type NextFunction } from 'express';
 import { allHosts, type Lab } from '../config/load.js';
 import type { Inventory } from '../inventory/store.js';
-import { acceptCallback, recordKickstartFetch } from '../inventory/boots.js';
+import { recordKickstartFetch } from '../inventory/boots.js';
 import { leaseFor } from '../inventory/leases.js';
 import { windowOf } from '../inventory/windows.js';
-import { hostToken, tokenMatches } from '../project/secrets.js';
 import { renderKickstartWith, leasesFor } from '../kickstart/hosts.js';
 import { pxeTree } from '../kickstart/pxe.js';
 import type { Serving } from '../kickstart/context.js';
-import { claimedHost, parseCallback, peerAddress, tokenOf } from './callback.js';
+import { peerAddress } from './callback.js';
+import { bootedHandler, isBootedRequest } from './booted.js';
 import { parseHostName } from '../inventory/values.js';
 import { isStorageFailure } from '../util/files.js';
 import { messageOf } from '../errors.js';
@@ -42,6 +43,8 @@ function fail(res: Response, status: number, error: string): void {
 export interface App {
   app: express.Express;
   feed: DashboardFeed;
+  /** What the HTTP server runs: boot callbacks on their own path (booted.ts), the rest through express. */
+  handler: (req: IncomingMessage, res: ServerResponse) => void;
 }
 
 export function createApp(ctx: AppContext): App {
@@ -81,9 +84,6 @@ export function createApp(ctx: AppContext): App {
     res.type('text/plain').send(found.content);
   });
 
-  // A callback changes the inventory: POST only (a GET or HEAD, from a crawler or a prefetch, records nothing).
-  app.all('/booted', (req, res) => bootedRoute(ctx, req, res));
-
   app.get('/api/hosts', async (_req, res) => {
     const data = await ctx.inventory.read();
     res.json(Object.values(data.hosts).sort(byName));
@@ -103,7 +103,9 @@ export function createApp(ctx: AppContext): App {
     }
     fail(res, 500, 'internal error; see the server log');
   });
-  return { app, feed };
+  // A callback changes the inventory: POST only (a GET or HEAD, from a crawler or a prefetch, records nothing).
+  const booted = bootedHandler(ctx);
+  return { app, feed, handler: (req, res) => (isBootedRequest(req) ? booted(req, res) : app(req, res)) };
 }
 
 /**
@@ -136,40 +138,4 @@ async function kickstartRoute(ctx: AppContext, req: Request, res: Response): Pro
   const text = renderKickstartWith(lab, host, lease, ctx.serving);
   ctx.log(`kickstart ${host.name} -> ${ip}`);
   res.type('text/plain').send(text);
-}
-
-/** POST /booted: a boot callback, its token checked before anything else, then checked against the lease and the pinned host key. */
-async function bootedRoute(ctx: AppContext, req: Request, res: Response): Promise<void> {
-  if (req.method !== 'POST') {
-    res.set('allow', 'POST');
-    return fail(res, 405, 'a boot callback is a POST');
-  }
-  const query = req.query as Record<string, unknown>;
-  const peer = peerAddress(req.socket.remoteAddress);
-  // The token is checked before anything else: a caller without this host's token learns nothing.
-  const claimed = claimedHost(query, req.body);
-  const given = tokenOf(query, req.body, req.get('authorization'));
-  if (!claimed || !tokenMatches(hostToken(ctx.serving.secret, claimed), given)) {
-    // A host installed by a lab that gave every host its one secret: the caller knows the secret, so it learns nothing new.
-    if (claimed && tokenMatches(ctx.serving.secret, given)) {
-      const why = `${claimed} calls back with the lab-wide token of an older lab, which every host shared; it is not accepted any more: rebuild the host (lab image del ${claimed}, then lab env start-all or lab image build)`;
-      ctx.log(`refused callback of ${claimed}: ${why}`);
-      return fail(res, 403, why);
-    }
-    return fail(res, 403, 'bad or missing token');
-  }
-  const parsed = parseCallback(query, req.body, peer);
-  if (!parsed.ok) return fail(res, parsed.status, parsed.error);
-  const cb = parsed.callback;
-  const lab = ctx.lab();
-  const declared = allHosts(lab).find((h) => h.name === cb.host);
-  const r = await ctx.inventory.update((data, log) =>
-    acceptCallback(data, log, cb, { declared, bridged: lab.config.network.mode === 'bridge', peer, undeclared: ctx.undeclared ?? 0 }),
-  );
-  if (!r.ok) {
-    ctx.log(`refused callback of ${cb.host} from ${peer}: ${r.error}`);
-    return fail(res, r.status, r.error);
-  }
-  ctx.log(`booted ${cb.host} ${r.host.ip} ${cb.mac}${declared ? '' : ' (not declared in environments.ts)'}`);
-  reply(res, 200, { ok: true, host: r.host.name, bootCount: r.host.bootCount, declared: Boolean(declared) });
 }

@@ -96,8 +96,8 @@ export async function startServer(initial: Lab, opts: ServeOptions = {}): Promis
   // The app (express) and the watcher (chokidar) load when a server starts: commands that only look for one do not pay for them.
   const { createApp } = await import('./app.js');
   const { watch } = await import('chokidar');
-  const { app, feed } = createApp({ lab: () => lab, inventory, serving, log, names, undeclared: opts.undeclared, onStorageFailure: opts.onStorageFailure });
-  const server = createServer(app);
+  const { handler, feed } = createApp({ lab: () => lab, inventory, serving, log, names, undeclared: opts.undeclared, onStorageFailure: opts.onStorageFailure });
+  const server = createServer(handler);
   try {
     await listen(server, port, bind);
   } catch (e) {

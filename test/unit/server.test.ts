@@ -130,6 +130,42 @@ test('callbacks with a bad or missing token, or malformed fields, change nothing
   assert.deepEqual([db(), bootLog()], before, 'nothing recorded');
 });
 
+test('the edges of /booted: GET is told to POST, another Host name, a body over 16 kB and broken JSON are refused in one line each, nothing recorded; a JSON body and a Bearer token do', async () => {
+  const mac = leaseMac('demo-lb-1');
+  const t = token('demo-lb-1');
+  assert.equal((await callBack(`host=demo-lb-1&mac=${mac}&token=${t}`)).status, 200);
+  const before = [db(), bootLog()];
+  const get = await fetch(`${server.url}/booted?host=demo-lb-1&mac=${mac}&token=${t}`);
+  assert.equal(get.status, 405);
+  assert.equal(get.headers.get('allow'), 'POST');
+  assert.deepEqual(await get.json(), { error: 'a boot callback is a POST' });
+  // fetch will not send another Host: a raw request does.
+  const rebound = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const u = new URL(`${server.url}/booted?host=demo-lb-1&mac=${mac}&token=${t}`);
+    const req = http.request({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method: 'POST', headers: { host: 'evil.example' } }, (res) => {
+      let body = '';
+      res.on('data', (d: Buffer) => (body += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  assert.equal(rebound.status, 421, rebound.body);
+  const big = await callBack(`host=demo-lb-1&mac=${mac}&token=${t}`, 'x'.repeat(17 * 1024), { 'content-type': 'text/plain' });
+  assert.equal(big.status, 413);
+  const broken = await callBack(`host=demo-lb-1&mac=${mac}&token=${t}`, '{"hostkey": ', { 'content-type': 'application/json' });
+  assert.equal(broken.status, 400);
+  const error = ((await broken.json()) as { error: string }).error;
+  assert.match(error, /^JSON body: /);
+  assert.doesNotMatch(error, /\n/);
+  assert.equal(big.headers.get('x-content-type-options'), 'nosniff');
+  assert.deepEqual([db(), bootLog()], before, 'nothing recorded');
+  // Fields and key in a JSON body, the token as a Bearer header.
+  const json = await callBack('', JSON.stringify({ host: 'demo-lb-1', mac, hostkey: hostKey }), { 'content-type': 'application/json', authorization: `Bearer ${t}` });
+  assert.equal(json.status, 200, await json.clone().text());
+  assert.equal(((await json.json()) as { host: string }).host, 'demo-lb-1');
+});
+
 test('a good callback records the host, its host key, and one boot log line', async () => {
   const linesBefore = bootLog().split('\n').filter(Boolean).length;
   const mac = leaseMac('demo-worker-1');
