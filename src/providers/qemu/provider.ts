@@ -87,7 +87,7 @@ export class QemuProvider implements Provider {
       '-serial', 'chardev:console',
       '-drive', `file=${this.file(name, 'disk.qcow2')},if=virtio,format=qcow2`,
       ...this.netArgs(spec, opts),
-      '-device', `e1000,netdev=n0,mac=${spec.mac}`,
+      '-device', `virtio-net-pci,netdev=n0,mac=${spec.mac}`,
       ...(opts.noReboot ? ['-no-reboot'] : []),
       ...(opts.cdrom ? ['-drive', `file=${opts.cdrom},media=cdrom,readonly=on`] : []),
     ];
