@@ -191,7 +191,8 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
         const image = s.lab.config.images[s.host.image]!;
         const deadline = Date.parse(s.started) + image.installTimeout * 1000;
         let fetched = false;
-        for (;;) {
+        // The inventory is read every 100 ms (a local file: the callback is seen at once), the VM's state every 500 ms (a process for VBoxManage).
+        for (let round = 0; ; round++) {
           if (opts.signal?.aborted) throw new Interrupted(String(opts.signal.reason ?? 'a signal'));
           const h = machineRecord(await s.inventory.read(), s.host.name);
           // Called back: the install is over, and its next boot must not be another install.
@@ -200,7 +201,7 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
             fetched = true;
             note('kickstart fetched: installing');
           }
-          const state = (await s.provider.info(s.host.name)).state;
+          const state = round % 5 === 0 ? (await s.provider.info(s.host.name)).state : undefined;
           if (state === 'stopped') {
             // The callback may have landed between the two reads: look once more.
             const again = machineRecord(await s.inventory.read(), s.host.name);
@@ -210,8 +211,8 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
           if (Date.now() > deadline) {
             throw await failure(s, 'stalled', `no callback within ${image.installTimeout} s (installTimeout)`);
           }
-          note(`waiting for the callback (${Math.round((Date.now() - Date.parse(s.started)) / 1000)} s)`);
-          await sleep(500);
+          if (round % 10 === 0) note(`waiting for the callback (${Math.round((Date.now() - Date.parse(s.started)) / 1000)} s)`);
+          await sleep(100);
         }
       },
     },
@@ -225,7 +226,7 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
           if ((await s.provider.info(s.host.name)).state === 'stopped') return 'off';
           const h = machineRecord(await s.inventory.read(), s.host.name);
           return h?.lastCallback && s.calledBack && h.lastCallback > s.calledBack ? 'booted' : undefined;
-        });
+        }, { everyMs: 100 });
         if (end !== 'off') await s.provider.stop(s.host.name, 30_000);
         await setImage(s.inventory, s.host.name, { state: 'installed', finished: new Date().toISOString() });
       },

@@ -51,6 +51,7 @@ const schema = z.looseObject({
   windows: z.record(hostName, z.looseObject({ opened: time, until: time, by: text })).optional(),
   alerts: z.array(z.looseObject({ time, host: text, kind: text, detail: z.string() })).optional(),
   macSeed: z.string().regex(/^[0-9a-f]{32}$/, { error: 'expected 32 hex digits' }).optional(),
+  journalSeq: z.number().int().min(0).optional(),
 });
 
 /** Parse what db.json held; a LabError naming the file and the first bad field when it is not an inventory. */

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { Low, type Adapter } from 'lowdb';
 import lockfile from 'proper-lockfile';
 import { LabError, messageOf } from '../errors.js';
@@ -7,6 +7,7 @@ import type { LabPaths } from '../project/paths.js';
 import { appendWhole, isStorageFailure, privateDir, storageError, writeFileAtomic } from '../util/files.js';
 import { emptyInventory, type InventoryData } from './types.js';
 import { parseInventory, wasMigrated } from './schema.js';
+import { ChangeWatch, replay, type Replayed } from './journal.js';
 
 /** Lines for inventory/booted.log, appended once the change that made them is on disk. */
 export type LogSink = (line: string) => void;
@@ -18,29 +19,67 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+/** The inventory as on disk: db.json with the journal's newer lines applied. */
+interface OnDisk {
+  data: InventoryData;
+  /** The newest journal line in it. */
+  seq: number;
+  /** The journal ends in a line cut short: the next commit rewrites db.json whole. */
+  torn: boolean;
+  /** db.json's and the journal's identity when read. */
+  id: string;
+}
+
 /**
- * db.json for lowdb: checked on every read (a file of the wrong shape is
- * refused, naming the field, and left alone), written whole and private
- * (mode 0600) or not at all.
+ * db.json for lowdb, with inventory/db.journal (journal.ts) applied: checked
+ * on every read (a file of the wrong shape is refused, naming the field, and
+ * left alone), written whole and private (mode 0600) or not at all.
  */
 class InventoryFile implements Adapter<InventoryData> {
-  constructor(private readonly file: string) {}
+  constructor(
+    private readonly file: string,
+    private readonly journal: string,
+  ) {}
 
   async read(): Promise<InventoryData | null> {
-    let text: string;
-    try {
-      text = await readFile(this.file, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw new LabError(`${this.file}: cannot be read: ${messageOf(e)}; it was left as it is`);
+    return (await this.state())?.data ?? null;
+  }
+
+  /** The inventory and where its journal stands; null when there is no db.json. */
+  async state(): Promise<OnDisk | null> {
+    // A rewrite between reading db.json and reading the journal (it removes the journal after): read both again.
+    for (let attempt = 0; ; attempt++) {
+      const id = await identity(this.file, this.journal);
+      const text = await this.readText(this.file);
+      const journal = await this.readText(this.journal);
+      if (text === undefined && journal === undefined) return null;
+      if ((await identity(this.file, this.journal)).split('|')[0] !== id.split('|')[0] && attempt < 5) continue;
+      let raw: unknown;
+      try {
+        // Only a journal yet: the storm began on a lab without a database.
+        raw = text === undefined ? emptyInventory() : JSON.parse(text);
+      } catch (e) {
+        throw new LabError(`${this.file}: not JSON (${messageOf(e)}); it was left as it is`, { hint: 'restore it from a copy, or move it away to start an empty inventory' });
+      }
+      let replayed: Replayed = { seq: 0, torn: false };
+      if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+        try {
+          replayed = replay(raw as Record<string, unknown>, journal ?? '', this.journal);
+        } catch (e) {
+          throw new LabError(messageOf(e), { hint: 'move the journal away to keep db.json as it is (its newest changes are then lost)' });
+        }
+      }
+      return { data: parseInventory(raw, this.file), ...replayed, id };
     }
-    let raw: unknown;
+  }
+
+  private async readText(file: string): Promise<string | undefined> {
     try {
-      raw = JSON.parse(text);
+      return await readFile(file, 'utf8');
     } catch (e) {
-      throw new LabError(`${this.file}: not JSON (${messageOf(e)}); it was left as it is`, { hint: 'restore it from a copy, or move it away to start an empty inventory' });
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new LabError(`${file}: cannot be read: ${messageOf(e)}; it was left as it is`);
     }
-    return parseInventory(raw, this.file);
   }
 
   async write(data: InventoryData | string): Promise<void> {
@@ -51,14 +90,17 @@ class InventoryFile implements Adapter<InventoryData> {
 /** db.json's text: indented, for people who read it. */
 const serialize = (data: InventoryData) => JSON.stringify(data, null, 2);
 
-/** The file as this process last saw it; '' when there is none. */
-async function identity(file: string): Promise<string> {
-  try {
-    const st = await stat(file, { bigint: true });
-    return `${st.ino}:${st.size}:${st.mtimeNs}`;
-  } catch {
-    return '';
-  }
+/** db.json and the journal as they are now ('' for a file that is not there): every write of db.json is a new file renamed into place. */
+async function identity(db: string, journal: string): Promise<string> {
+  const one = async (file: string) => {
+    try {
+      const st = await stat(file, { bigint: true });
+      return `${st.ino}:${st.size}:${st.mtimeNs}`;
+    } catch {
+      return '';
+    }
+  };
+  return `${await one(db)}|${await one(journal)}`;
 }
 
 /**
@@ -76,22 +118,24 @@ export class Inventory {
   private queue: Pending[] = [];
   private draining = false;
   /**
-   * What this process last wrote: the file's identity then (inode, size,
-   * mtime: every write is a new file renamed into place), its text and its
-   * data. While the file is still that one, the next commit starts from
-   * them instead of reading, parsing and validating it again (at 1,000
-   * hosts that was half of a storm's commit time).
+   * The inventory as this process last left it on disk, with the files'
+   * identity then (every write of db.json is a new file renamed into place;
+   * the journal only grows). While both are still those, the next commit
+   * starts from it instead of reading, parsing and validating them again (at
+   * 1,000 hosts that was half of a storm's commit time).
    */
-  private last?: { id: string; text: string; data: InventoryData };
+  private last?: OnDisk;
 
   constructor(private readonly paths: LabPaths) {
-    this.file = new InventoryFile(paths.db);
+    this.file = new InventoryFile(paths.db, paths.journal);
   }
 
   /** A snapshot of the database as it is on disk now. */
   async read(): Promise<InventoryData> {
-    if (!existsSync(this.paths.db)) return emptyInventory();
-    return (await this.load()).data;
+    if (!existsSync(this.paths.db) && !existsSync(this.paths.journal)) return emptyInventory();
+    const db = new Low<InventoryData>(this.file, emptyInventory());
+    await db.read();
+    return db.data;
   }
 
   /**
@@ -106,11 +150,9 @@ export class Inventory {
     });
   }
 
-  /** A Low of its own per read or commit: a reader never swaps the data under a commit. */
-  private async load(): Promise<Low<InventoryData>> {
-    const db = new Low<InventoryData>(this.file, emptyInventory());
-    await db.read();
-    return db;
+  /** The inventory on disk, as a commit starts from it (under the lock). */
+  private async load(): Promise<OnDisk> {
+    return (await this.file.state()) ?? { data: emptyInventory(), seq: 0, torn: false, id: await identity(this.paths.db, this.paths.journal) };
   }
 
   private async drain(): Promise<void> {
@@ -144,34 +186,41 @@ export class Inventory {
       throw new LabError(`${this.paths.db}: could not take the inventory lock: ${messageOf(e)}`);
     }
     try {
-      const kept = this.last && (await identity(this.paths.db)) === this.last.id ? this.last : undefined;
-      // The kept data is changed in place below: it is only good again once written (or found unchanged).
+      const kept = this.last && (await identity(this.paths.db, this.paths.journal)) === this.last.id ? this.last : undefined;
+      // The kept data is changed in place below: it is only good again once on disk.
       this.last = undefined;
-      let data = kept?.data ?? (await this.load()).data;
+      let disk = kept ?? (await this.load());
       // A file of an older version is written as the current one at its first change, even one that changes nothing.
-      const older = !kept && wasMigrated(data);
-      const before = kept?.text ?? serialize(data);
+      const older = !kept && wasMigrated(disk.data);
       let ok = batch;
-      let outcome = this.apply(data, ok);
+      let outcome = this.apply(disk.data, ok);
       while (outcome.failed.length > 0) {
         for (const f of outcome.failed) f.p.reject(f.error);
         ok = ok.filter((p) => !outcome.failed.some((f) => f.p === p));
-        data = parseInventory(JSON.parse(before), this.paths.db);
-        outcome = this.apply(data, ok);
+        // What is on disk is what the batch started from: the others run again on it.
+        disk = await this.load();
+        outcome = this.apply(disk.data, ok);
       }
-      if (ok.length === 0) {
-        this.last = { id: await identity(this.paths.db), text: before, data };
-        return;
-      }
-      const text = serialize(data);
-      // Nothing changed (a check that found nothing to do): the file stays as it is.
-      if (!older && outcome.lines.length === 0 && text === before) {
-        if (kept || existsSync(this.paths.db)) this.last = { id: await identity(this.paths.db), text, data };
+      const changes = outcome.changes;
+      const nothing = ok.length === 0 || (!older && changes === 'none' && outcome.lines.length === 0);
+      // Nothing changed (a check that found nothing to do): the files stay as they are, unless a storm's journal is left to fold.
+      if (nothing && (this.queue.length > 0 || (await sizeOf(this.paths.journal)) === 0)) {
+        this.last = disk;
         ok.forEach((p, i) => p.resolve(outcome.results[i]));
         return;
       }
-      await this.file.write(text);
-      this.last = { id: await identity(this.paths.db), text, data };
+      // More changes waiting (a storm): this one goes to the journal. The first commit with none waiting writes db.json whole.
+      const journaled = this.queue.length > 0 && changes !== 'whole' && changes !== 'none' && !older && !disk.torn && (await sizeOf(this.paths.journal)) < JOURNAL_MAX;
+      let seq = disk.seq;
+      if (journaled) {
+        seq += 1;
+        await appendWhole(this.paths.journal, `${JSON.stringify({ seq, ...changes })}\n`);
+      } else {
+        disk.data.journalSeq = seq;
+        await this.file.write(disk.data);
+        await rm(this.paths.journal, { force: true });
+      }
+      this.last = { data: disk.data, seq, torn: false, id: await identity(this.paths.db, this.paths.journal) };
       if (outcome.lines.length > 0) await appendWhole(this.paths.bootLog, outcome.lines.join(''));
       ok.forEach((p, i) => p.resolve(outcome.results[i]));
     } finally {
@@ -183,16 +232,29 @@ export class Inventory {
     const results: unknown[] = [];
     const lines: string[] = [];
     const failed: { p: Pending; error: unknown }[] = [];
-    for (const p of batch) {
-      const mine: string[] = [];
-      try {
-        results.push(p.fn(data, (line) => mine.push(line.endsWith('\n') ? line : `${line}\n`)));
-        lines.push(...mine);
-      } catch (error) {
-        failed.push({ p, error });
-        break; // the data may be half-changed: replay without it
+    const { watch } = ChangeWatch.run(data, (view) => {
+      for (const p of batch) {
+        const mine: string[] = [];
+        try {
+          results.push(p.fn(view, (line) => mine.push(line.endsWith('\n') ? line : `${line}\n`)));
+          lines.push(...mine);
+        } catch (error) {
+          failed.push({ p, error });
+          break; // the data may be half-changed: replay without it
+        }
       }
-    }
-    return { results, lines, failed };
+    });
+    return { results, lines, failed, changes: watch.changes() };
+  }
+}
+
+/** The journal is folded into db.json past this size, storm or not: a read replays it all. */
+const JOURNAL_MAX = 4 * 1024 * 1024;
+
+async function sizeOf(file: string): Promise<number> {
+  try {
+    return (await stat(file)).size;
+  } catch {
+    return 0;
   }
 }

@@ -127,6 +127,8 @@ export interface InventoryData {
   alerts?: Alert[];
   /** Random, made at the first lease: the lab's MACs derive from it, so two labs of one name differ. */
   macSeed?: string;
+  /** The last line of inventory/db.journal this file holds (journal.ts). */
+  journalSeq?: number;
 }
 
 /**

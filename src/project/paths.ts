@@ -12,6 +12,8 @@ export interface LabPaths {
   inventory: string;
   db: string;
   bootLog: string;
+  /** Changes of commits made during a storm, until db.json is rewritten whole (inventory/journal.ts). */
+  journal: string;
   sshKey: string;
   sshPublicKey: string;
   token: string;
@@ -44,6 +46,7 @@ export function labPaths(dir: string): LabPaths {
     inventory,
     db: path.join(inventory, 'db.json'),
     bootLog: path.join(inventory, 'booted.log'),
+    journal: path.join(inventory, 'db.journal'),
     sshKey: path.join(inventory, 'lab_ed25519'),
     sshPublicKey: path.join(inventory, 'lab_ed25519.pub'),
     token: path.join(inventory, 'callback-token'),

@@ -82,6 +82,63 @@ test('a change that throws is refused alone; the rest of its batch is written', 
   }
 });
 
+test('a storm goes to db.journal while changes wait, and db.json is whole again once none do; a reader elsewhere sees every change as it lands; a torn last line is dropped, a bad one refused, lines db.json holds are not applied twice', async () => {
+  const { dir, cleanup } = await tempLab();
+  const paths = labPaths(dir);
+  try {
+    const server = new Inventory(paths);
+    const other = new Inventory(paths); // as another process reads it: its own instance, nothing kept
+    const now = new Date().toISOString();
+    const seen: number[] = [];
+    let journaled = false;
+    const updates = Array.from({ length: 400 }, (_, i) =>
+      server.update((d, log) => {
+        d.hosts[`s-${i}`] = { name: `s-${i}`, state: 'up', firstSeen: now, lastSeen: now, bootCount: 1 };
+        d.events.push({ time: now, kind: 'callback', host: `s-${i}`, ip: '10.0.2.15', mac: '52:54:00:00:00:01' });
+        log(`${now} s-${i} 10.0.2.15 52:54:00:00:00:01`);
+      }),
+    );
+    const done = Promise.all(updates);
+    let finished = false;
+    void done.then(() => (finished = true));
+    while (!finished) {
+      journaled ||= existsSync(paths.journal);
+      seen.push(Object.keys((await other.read()).hosts).length);
+      await new Promise((r) => setImmediate(r));
+    }
+    await done;
+    assert.ok(journaled, 'commits made while others waited went to the journal');
+    assert.ok(seen.every((n, i) => i === 0 || n >= seen[i - 1]!), `a reader never saw a change go away: ${seen.join(' ')}`);
+    assert.ok(!existsSync(paths.journal), 'the last commit wrote db.json whole and removed the journal');
+    const whole = readDb(dir);
+    assert.equal(Object.keys(whole.hosts).length, 400);
+    assert.equal(whole.events.length, 400);
+    assert.equal(readFileSync(paths.bootLog, 'utf8').trim().split('\n').length, 400);
+
+    // A writer killed mid-append: its line is cut short. Lines db.json holds (a rewrite stopped before removing the journal) are skipped.
+    const seq = whole.journalSeq ?? 0;
+    const line = (n: number, host: string) => JSON.stringify({ seq: n, set: { hosts: { [host]: { name: host, state: 'up', firstSeen: now, lastSeen: now, bootCount: 1 } } }, events: [{ time: now, kind: 'callback', host, ip: '10.0.2.15' }] });
+    writeFileSync(paths.journal, `${line(seq, 'old')}\n${line(seq + 1, 'j-1')}\n${line(seq + 2, 'torn').slice(0, 40)}`);
+    const read = await other.read();
+    assert.ok(read.hosts['j-1'] && !read.hosts.old && !read.hosts.torn, Object.keys(read.hosts).filter((h) => !h.startsWith('s-')).join(' '));
+    assert.equal(read.events.length, 401, 'the skipped line\'s event is not added twice');
+    await other.update((d) => {
+      d.hosts['after'] = { name: 'after', state: 'up', firstSeen: now, lastSeen: now, bootCount: 1 };
+    });
+    assert.ok(!existsSync(paths.journal), 'a torn journal is folded into db.json at the next commit');
+    assert.deepEqual(['after', 'j-1'].map((h) => Boolean(readDb(dir).hosts[h])), [true, true]);
+
+    // A line that is not JSON, not at the end: refused in one line naming the file and line, nothing rewritten.
+    const before = readFileSync(paths.db, 'utf8');
+    writeFileSync(paths.journal, `{"seq": ${seq + 10}, "set": {}\n${line(seq + 11, 'x')}\n`);
+    await assert.rejects(other.read(), (e: Error) => /db\.journal: line 1 is not JSON/.test(e.message) && !e.message.includes('\n'));
+    await assert.rejects(other.update(() => undefined));
+    assert.equal(readFileSync(paths.db, 'utf8'), before);
+  } finally {
+    cleanup();
+  }
+});
+
 test('an inventory of version 1 (image VMs as hosts of env "images") is read as version 2 and written so at its first change, every record kept', async () => {
   const { dir, cleanup } = await tempLab();
   try {
