@@ -6,6 +6,8 @@
 // - nginx (Debian's, extracted, not installed) writing the same requests to
 //   an access log, the way the seed project recorded boots: raw logging,
 //   against lab's authenticated, validated recording;
+// - the same two, warm: 200 callbacks of other hosts first, one at a time,
+//   not timed (a server that has been up a while has run its code);
 // - with EVENT_CLIENTS=N, also `lab serve` while N dashboard event clients
 //   come and go (each connects, takes its first picture, hangs up, again).
 // Each run checks that none was lost (every host recorded, every boot log
@@ -27,6 +29,7 @@ const TOTAL = Number(process.env.TOTAL ?? 1000);
 const CONNECTIONS = Number(process.env.CONNECTIONS ?? 100);
 const EVENT_CLIENTS = Number(process.env.EVENT_CLIENTS ?? 0);
 const PREFILL = 5000;
+const WARM = 200;
 const profile = process.env.SERVER_PROFILE;
 
 interface Outcome {
@@ -99,7 +102,8 @@ function churn(port: number, clients: number): { stop: () => Promise<number> } {
   };
 }
 
-async function labRun(prefill: number, eventClients: number): Promise<Outcome> {
+/** warm: 200 callbacks of other hosts first, one at a time and not timed, as a server that has been up a while has served. */
+async function labRun(prefill: number, eventClients: number, warm = false): Promise<Outcome> {
   const { dir, cleanup } = await tempLab(userNetworking);
   try {
     const paths = labPaths(dir);
@@ -112,14 +116,20 @@ async function labRun(prefill: number, eventClients: number): Promise<Outcome> {
       });
     }
     const server = await serve(dir, {
-      args: ['--undeclared', String(TOTAL + prefill)],
+      args: ['--undeclared', String(TOTAL + prefill + WARM)],
       ...(profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${profile}`] } : {}),
     });
     let r: Awaited<ReturnType<typeof storm>>;
     try {
       const tokens = Array.from({ length: TOTAL }, (_, i) => callbackToken(dir, `storm-${i}`));
       const events = eventClients > 0 ? churn(Number(new URL(server.url).port), eventClients) : undefined;
-      r = await storm(server.url, (i) => tokens[i]!, readFileSync(paths.sshPublicKey, 'utf8').trim());
+      const key = readFileSync(paths.sshPublicKey, 'utf8').trim();
+      for (let w = 0; warm && w < WARM; w++) {
+        const h = `warm-${w}`;
+        const res = await fetch(`${server.url}/booted?host=${h}&mac=${mac(0x700000 + w)}&ip=10.9.0.1&token=${callbackToken(dir, h)}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ hostkey: key }).toString() });
+        if (res.status !== 200) throw new Error(`warm-up callback: ${res.status}`);
+      }
+      r = await storm(server.url, (i) => tokens[i]!, key);
       await events?.stop();
     } finally {
       await server.stop();
@@ -210,6 +220,8 @@ const nginxVersion = (await execa(nginx, ['-v'], { reject: false })).stderr.repl
 const scenarios: [string, () => Promise<Outcome>][] = [
   ['`lab serve`, empty inventory', () => labRun(0, 0)],
   [`\`lab serve\`, ${PREFILL.toLocaleString('en')} hosts and events recorded`, () => labRun(PREFILL, 0)],
+  [`\`lab serve\`, empty inventory, warm (${WARM} callbacks before)`, () => labRun(0, 0, true)],
+  [`\`lab serve\`, ${PREFILL.toLocaleString('en')} hosts, warm`, () => labRun(PREFILL, 0, true)],
   ...(EVENT_CLIENTS > 0 ? ([[`\`lab serve\` + ${EVENT_CLIENTS} event clients`, () => labRun(0, EVENT_CLIENTS)]] as [string, () => Promise<Outcome>][]) : []),
   [`${nginxVersion}, access log only`, () => nginxRun(nginx)],
 ];
