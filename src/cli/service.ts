@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadService } from '../deploy/services.js';
+import { loadService, serviceSummary } from '../deploy/services.js';
 import { serviceNames } from '../project/services.js';
 import { runOperation, failedResults, type HostResult } from '../deploy/run.js';
 import { ExitCode, UsageError } from '../errors.js';
@@ -162,18 +162,11 @@ export function registerServicesList(program: Command): void {
       }
       const rows = [];
       for (const name of serviceNames(lab.paths.services)) {
-        const s = await loadService(lab, name);
+        const s = await serviceSummary(lab, name);
         const groups = Object.entries(lab.config.environments).flatMap(([env, e]) =>
           e.groups.filter((g) => g.service === name).map((g) => `${env}/${g.role}${g.version ? `@${g.version}` : ''}`),
         );
-        rows.push({
-          name,
-          description: s.definition.description ?? '',
-          role: s.definition.role,
-          versions: s.definition.versions,
-          operations: Object.keys(s.definition.operations),
-          groups,
-        });
+        rows.push({ name, description: s.description ?? '', role: s.role, versions: s.versions, operations: s.operations, groups });
       }
       if (o.json) return printJson(rows);
       if (rows.length === 0) return print(`no services: add a folder with a service.ts under ${lab.paths.services}`);

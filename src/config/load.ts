@@ -6,7 +6,7 @@ import { parseCidr, inCidr } from '../util/ipv4.js';
 import { UsageError, messageOf } from '../errors.js';
 import { cacheRoot, labPaths, shown, type LabPaths } from '../project/paths.js';
 import { packageRoot } from '../project/root.js';
-import { cachedConfig, keepConfig } from './cache.js';
+import { cachedValue, keepValue } from '../project/checked-cache.js';
 import { fieldPath, issueText } from '../util/issues.js';
 import { DISTROS } from '../distros/index.js';
 import { PROVIDERS, PROVIDER_NAMES } from '../providers/index.js';
@@ -100,7 +100,7 @@ async function validated(paths: LabPaths, source: string, where: string): Promis
     const more = issues.length > 1 ? ` (and ${issues.length - 1} more)` : '';
     throw new UsageError(`${where}: ${fieldPath(first.path)}: ${issueText(first)}${more}`);
   }
-  keepConfig(paths, source, parsed.data);
+  keepValue(paths, 'environments', source, parsed.data);
   return parsed.data;
 }
 
@@ -114,7 +114,7 @@ export async function loadLab(dir: string, opts: LoadOptions = {}): Promise<Lab>
   }
   const where = shown(paths, paths.config);
   const source = readFileSync(paths.config, 'utf8');
-  const config = cachedConfig(paths, source) ?? (await validated(paths, source, where));
+  const config = cachedValue<LabConfig>(paths, 'environments', source) ?? (await validated(paths, source, where));
   const fail = (field: string, msg: string): never => {
     throw new UsageError(`${where}: ${field}: ${msg}`);
   };

@@ -1,10 +1,11 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import * as z from 'zod';
 import { importLabModule, type Lab } from '../config/load.js';
 import { UsageError } from '../errors.js';
 import { shown } from '../project/paths.js';
 import { serviceNames } from '../project/services.js';
+import { cachedValue, keepValue } from '../project/checked-cache.js';
 import type { Operation, ServiceDefinition } from './types.js';
 
 /** A service folder with a service.ts, loaded and checked. */
@@ -26,13 +27,42 @@ const serviceSchema = z.strictObject({
     .refine((ops) => Object.keys(ops).length > 0, { error: 'expected at least one operation' }),
 });
 
-export async function loadService(lab: Lab, name: string): Promise<Service> {
+/** What `lab services` shows of a service, without its operations' code. */
+export interface ServiceSummary {
+  name: string;
+  description?: string;
+  role: string;
+  versions: string[];
+  files?: string[];
+  operations: string[];
+}
+
+/** A service's summary: kept per content of its service.ts (project/checked-cache.ts), so listing them compiles none that is unchanged. */
+export async function serviceSummary(lab: Lab, name: string): Promise<ServiceSummary> {
+  const { file } = serviceFile(lab, name);
+  const source = readFileSync(file, 'utf8');
+  const kept = cachedValue<ServiceSummary>(lab.paths, `service-${name}`, source);
+  if (kept) {
+    checkService(lab, name, kept);
+    return kept;
+  }
+  const { definition: d } = await loadService(lab, name);
+  const summary: ServiceSummary = { name, ...(d.description === undefined ? {} : { description: d.description }), role: d.role, versions: d.versions, ...(d.files ? { files: d.files } : {}), operations: Object.keys(d.operations) };
+  keepValue(lab.paths, `service-${name}`, source, summary);
+  return summary;
+}
+
+function serviceFile(lab: Lab, name: string): { dir: string; file: string } {
   const names = serviceNames(lab.paths.services);
   if (!names.includes(name)) {
     throw new UsageError(`no service "${name}" in ${shown(lab.paths, lab.paths.services)}; services: ${names.join(', ') || 'none'}`, 'see `lab services`');
   }
   const dir = path.join(lab.paths.services, name);
-  const file = path.join(dir, 'service.ts');
+  return { dir, file: path.join(dir, 'service.ts') };
+}
+
+export async function loadService(lab: Lab, name: string): Promise<Service> {
+  const { dir, file } = serviceFile(lab, name);
   const where = shown(lab.paths, file);
   const raw = await importLabModule(file, where);
   const parsed = serviceSchema.safeParse(raw);
@@ -43,15 +73,16 @@ export async function loadService(lab: Lab, name: string): Promise<Service> {
     throw new UsageError(`${where}: ${field}: ${msg}`, raw === undefined ? 'expected `export default defineService({...})`' : undefined);
   }
   const definition = parsed.data as ServiceDefinition;
-  for (const f of definition.files ?? []) {
-    if (!existsSync(path.resolve(dir, f))) throw new UsageError(`${where}: files: ${f} does not exist in ${shown(lab.paths, dir)}`);
-  }
-  checkVersions(lab, name, definition);
+  checkService(lab, name, definition);
   return { name, dir, definition };
 }
 
-/** A group's version must be one the service can deploy. */
-function checkVersions(lab: Lab, name: string, def: ServiceDefinition): void {
+/** Its files are there, and a group's version is one the service can deploy. */
+function checkService(lab: Lab, name: string, def: Pick<ServiceDefinition, 'versions' | 'files'>): void {
+  const { dir, file } = serviceFile(lab, name);
+  for (const f of def.files ?? []) {
+    if (!existsSync(path.resolve(dir, f))) throw new UsageError(`${shown(lab.paths, file)}: files: ${f} does not exist in ${shown(lab.paths, dir)}`);
+  }
   for (const [env, e] of Object.entries(lab.config.environments)) {
     e.groups.forEach((g, i) => {
       if (g.service === name && g.version !== undefined && !def.versions.includes(g.version)) {

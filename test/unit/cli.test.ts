@@ -268,8 +268,11 @@ test('a command loads what it uses: lab hosts list and lab --help load neither t
     assert.ok((await packages(['kickstart', 'demo-worker-1'])).has('nunjucks'));
 
     // An unchanged environments.ts is neither run (jiti) nor validated again: its checked value is kept per content.
-    assert.ok(!(await packages(['hosts', 'list'])).has('jiti'), 'the validated config was read from inventory/config-cache.json');
-    assert.equal(statSync(path.join(dir, 'inventory', 'config-cache.json')).mode & 0o777, 0o600);
+    assert.ok(!(await packages(['hosts', 'list'])).has('jiti'), 'the validated config was read from inventory/checked/environments.json');
+    assert.equal(statSync(path.join(dir, 'inventory', 'checked', 'environments.json')).mode & 0o777, 0o600);
+    // lab services lists unchanged services from their kept summaries: no service.ts compiled.
+    assert.equal((await lab(['services', '--lab', dir])).exitCode, 0);
+    assert.ok(!(await packages(['services'])).has('jiti'), 'lab services read the kept summaries');
     const config = path.join(dir, 'environments.ts');
     const source = readFileSync(config, 'utf8');
     // A change is seen at once: a bad value is refused, a good one shown.
