@@ -79,7 +79,7 @@ export function domainXml(d: Domain): string {
     '  <on_crash>destroy</on_crash>',
     '  <devices>',
     ...disks,
-    xml`    <interface type='bridge'><source bridge='${d.nic.bridge}'/><mac address='${d.nic.mac}'/><model type='e1000'/></interface>`,
+    xml`    <interface type='bridge'><source bridge='${d.nic.bridge}'/><mac address='${d.nic.mac}'/><model type='virtio'/></interface>`,
     xml`    <serial type='file'><source path='${d.console}' append='on'/><target port='0'/></serial>`,
     "    <video><model type='none'/></video>",
     "    <memballoon model='none'/>",
