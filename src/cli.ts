@@ -27,6 +27,7 @@ const COMMANDS: Record<string, () => Promise<Register>> = {
   monitor: async () => (await import('./cli/monitor.js')).register,
   doctor: async () => (await import('./cli/doctor.js')).register,
   hypervisor: async () => (await import('./cli/hypervisor.js')).register,
+  console: async () => (await import('./cli/console.js')).register,
   completion: async () => (await import('./cli/completion.js')).register,
   services: async () => (await import('./cli/service.js')).registerServicesList,
 };

@@ -67,9 +67,12 @@ test('env start-all brings up lb + workers with their services, a rerun changes 
 
     // A worker's VM is lost: only it is rebuilt and served; the balancer is told.
     assert.equal((await inNs(['image', 'del', 'demo-worker-2', '--force'])).exitCode, 0);
-    const mended = await start(['env', 'start-all', 'demo']);
+    const mended = await start(['env', 'start-all', 'demo', '--follow']);
     assert.equal(mended.exitCode, 0, mended.stderr);
     assert.deepEqual(mended.json.started.map((s) => s.outcome), ['running', 'running', 'up']);
+    // --follow: the console of the host that boots, this boot's lines only; none of the ones left running.
+    assert.match(mended.stderr, /^demo-worker-2 console: mini: taking the identity demo-worker-2 \(was mini\)$/m);
+    assert.doesNotMatch(mended.stderr, /^demo-(lb|worker)-1 console:/m);
     assert.match(mended.stderr, /demo-worker-2: hello deploy: ok/);
     assert.doesNotMatch(mended.stderr, /demo-worker-1: hello deploy/);
     assert.equal(mended.json.services.find((s) => s.host === 'demo-lb-1')?.outcome, 'ok');

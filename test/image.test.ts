@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { lab, tempLab, serve, userNetworking, eventually, sshRun, readJson, freePort } from './helpers.js';
+import { cli, lab, tempLab, serve, userNetworking, eventually, sshRun, readJson, freePort } from './helpers.js';
 import { miniGuest } from '../src/distros/mini/guest.js';
 import type { InventoryData } from '../src/inventory/types.js';
 
@@ -27,11 +27,20 @@ test('image build by direct kernel boot: callback recorded, a rerun is a no-op, 
   const { dir, cleanup } = await tempLab((s) => withImages(s).replace('serverPort: 8077', `serverPort: ${port}`));
   let served: Awaited<ReturnType<typeof serve>> | undefined;
   try {
-    // No server runs: the build starts one of its own for the install.
-    const build = await lab(['--lab', dir, 'image', 'build', 'mini']);
+    // No server runs: the build starts one of its own for the install. --follow: the installer's console as it runs.
+    const build = await lab(['--lab', dir, 'image', 'build', 'mini', '--follow']);
     assert.equal(build.exitCode, 0, build.stderr);
     assert.match(build.stdout, /^mini: installed in [\d.]+ s$/m);
     assert.match(build.stderr, /wait for the callback: done/);
+    assert.match(build.stderr, /^mini console: mini: installing mini\r?$/m, 'the installer\'s own lines, as it printed them');
+    assert.match(build.stderr, /^mini console: mini: installed\r?$[^]*^mini console: mini: powering off\r?$/m);
+    const consoleSoFar = await lab(['--lab', dir, 'console', 'mini']);
+    assert.equal(consoleSoFar.exitCode, 0, consoleSoFar.stderr);
+    assert.match(consoleSoFar.stdout, /^mini: installed$/m);
+    const unknown = await lab(['--lab', dir, 'console', 'nosuch']);
+    assert.equal(unknown.exitCode, 2);
+    assert.match(unknown.stderr, /^lab: no VM "nosuch" in environments\.ts; VMs: /);
+    assert.equal(unknown.stderr.trim().split('\n').length, 1);
     const image = db(dir).imageVms.mini!;
     assert.equal(image.bootCount, 1);
     assert.equal(db(dir).images.mini!.state, 'installed');
@@ -56,8 +65,14 @@ test('image build by direct kernel boot: callback recorded, a rerun is a no-op, 
     const key = readFileSync(path.join(dir, 'inventory', 'lab_ed25519'), 'utf8');
     assert.equal((await sshRun(w.reach!.port, key, w.hostKey!.split(' ')[1]!, 'hostname')).trim(), 'demo-worker-1');
 
+    // Its console followed while it runs: the follow ends by itself when the VM stops.
+    const follow = execa(process.execPath, [cli, '--lab', dir, 'console', 'demo-worker-1', '--follow'], { reject: false });
+    await new Promise((r) => setTimeout(r, 1500));
     const stop = await lab(['--lab', dir, 'image', 'stop', 'demo-worker-1', '--deadline', '60']);
     assert.match(stop.stdout, /demo-worker-1: powered off/);
+    const followed = await follow;
+    assert.equal(followed.exitCode, 0, followed.stderr);
+    assert.match(followed.stdout, /taking the identity demo-worker-1[^]*power button: shutting down/);
     const refused = await lab(['--lab', dir, 'image', 'del', 'demo-worker-1']);
     assert.equal(refused.exitCode, 2, 'no terminal to confirm on, no --force');
     for (const vm of ['demo-worker-1', 'mini']) {

@@ -1,3 +1,4 @@
+import { lastLines } from '../src/providers/console.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -44,7 +45,7 @@ test('a mini guest installs from its kickstart by direct kernel boot, boots its 
     });
     await eventually(async () => (await provider.info(name)).state === 'stopped', 180_000, 'the install to power off');
     const installed = (await inv.read()).hosts[name] as HostRecord;
-    assert.equal(installed?.bootCount, 1, await provider.consoleTail(name, 20));
+    assert.equal(installed?.bootCount, 1, lastLines(await provider.console(name), 20));
     assert.equal(installed.mac, mac);
     assert.equal(installed.env, 'demo');
     assert.match(installed.hostKey ?? '', /^ssh-ed25519 [A-Za-z0-9+/]{68}$/);
@@ -109,8 +110,8 @@ test('a mini guest installs from its kickstart by direct kernel boot, boots its 
     assert.equal(unknown.exitCode, 2);
     assert.match(unknown.stderr, /^lab: no live host "demo-worker-9" with a recorded host key; live hosts: demo-worker-1/);
 
-    assert.equal(await provider.stop(name, 60_000), 'graceful', await provider.consoleTail(name, 10));
-    assert.match(await provider.consoleTail(name, 5), /power button: shutting down/);
+    assert.equal(await provider.stop(name, 60_000), 'graceful', lastLines(await provider.console(name), 10));
+    assert.match(lastLines(await provider.console(name), 5), /power button: shutting down/);
 
     await provider.delete(name);
     assert.equal(existsSync(path.join(paths.inventory, 'vms', name)), false);

@@ -1,3 +1,4 @@
+import { lastLines } from '../src/providers/console.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, readFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
@@ -102,7 +103,7 @@ test('VirtualBox 7.x: a whole build, start, stop, clone and delete runs through 
     assert.match(readFileSync(path.join(vb.dir, 'TFTP', 'pxelinux.cfg', '01-08-00-27-12-34-56'), 'utf8'), /APPEND initrd=lab\/test-mini\/initrd.img inst.ks=http:\/\/10.0.2.2:8077\/ks\/mini console=ttyS0/);
     assert.equal(vb.calls().filter((c) => c[0] === 'startvm').length, 2, 'the session lock was retried');
     assert.equal((await vb.provider.info('mini')).state, 'running');
-    assert.match(await vb.provider.consoleTail('mini', 5), /mini booted \(headless\), boot1=net/);
+    assert.match(lastLines(await vb.provider.console('mini'), 5), /mini booted \(headless\), boot1=net/);
 
     assert.equal(await vb.provider.stop('mini', 5000), 'graceful');
     assert.equal(await vb.provider.stop('mini', 5000), 'already');

@@ -12,6 +12,7 @@ import { openLab, intOption } from './common.js';
 import { ago, print, printJson, table } from './output.js';
 
 interface StartFlags {
+  follow?: boolean;
   parallel: number;
   deadline: number;
   connectTimeout: number;
@@ -42,7 +43,7 @@ function resultText(host: string, results: StartReport): string | undefined {
   return parts.join(', ') || undefined;
 }
 
-export function context(lab: EnvContext['lab'], inventory: EnvContext['inventory'], signal: AbortSignal, provider = providerFor(lab)): EnvContext {
+export function context(lab: EnvContext['lab'], inventory: EnvContext['inventory'], signal: AbortSignal, provider = providerFor(lab), follow = false): EnvContext {
   const t0 = performance.now();
   return {
     lab,
@@ -50,6 +51,7 @@ export function context(lab: EnvContext['lab'], inventory: EnvContext['inventory
     provider,
     signal,
     say: (who, what) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(3)}s] ${who}: ${what}\n`),
+    ...(follow ? { console: (who: string, line: string) => process.stderr.write(`${who} console: ${line}\n`) } : {}),
   };
 }
 
@@ -76,6 +78,7 @@ export function register(program: Command): void {
       .option('--deadline <s>', 'seconds a booting host may take to call back', intOption('--deadline', 5, 86_400), 300)
       .option('--connect-timeout <s>', 'seconds to get an SSH connection', intOption('--connect-timeout', 1, 600), 10)
       .option('--timeout <s>', 'seconds each service command may run', intOption('--timeout', 1, 86_400), 300)
+      .option('--follow', 'print each VM\'s serial console as it installs or boots')
       .option('--json', 'print the result as JSON');
 
   const report = async (c: EnvContext, name: string, r: StartReport, json?: boolean) => {
@@ -101,7 +104,7 @@ export function register(program: Command): void {
     ).action(async (name: string, o: StartFlags, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
       environment(lab, name);
-      const c = context(lab, inventory, interruptSignal());
+      const c = context(lab, inventory, interruptSignal(), undefined, o.follow);
       await report(c, name, await startEnv(c, name, mode, startOptions(o)), o.json);
     });
   }
@@ -110,7 +113,7 @@ export function register(program: Command): void {
     async (name: string, host: string, o: StartFlags, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
       environment(lab, name);
-      const c = context(lab, inventory, interruptSignal());
+      const c = context(lab, inventory, interruptSignal(), undefined, o.follow);
       await report(c, name, await startWorker(c, name, host, startOptions(o)), o.json);
     },
   );

@@ -25,7 +25,8 @@ export function register(program: Command): void {
     .description('install an image VM from its kickstart and wait for its callback (no-op when built, unless --rebuild)')
     .option('--all', 'every image in environments.ts')
     .option('--rebuild', 'build again even when the image is installed')
-    .action(async (name: string | undefined, opts: { all?: boolean; rebuild?: boolean }, cmd: Command) => {
+    .option('--follow', "print the VM's serial console as it installs")
+    .action(async (name: string | undefined, opts: { all?: boolean; rebuild?: boolean; follow?: boolean }, cmd: Command) => {
       if (!name && !opts.all) throw new UsageError('which image? give its name, or --all');
       const { lab, inventory } = await openLab(cmd, { requireIsos: name ? [name] : true });
       const provider = providerFor(lab);
@@ -35,7 +36,13 @@ export function register(program: Command): void {
         const progress = stepProgress(`build ${n}`);
         const t = performance.now();
         try {
-          const r = await buildImage(lab, inventory, provider, n, { rebuild: opts.rebuild, events: progress, signal, log: (l) => process.stderr.write(`${l}\n`) });
+          const r = await buildImage(lab, inventory, provider, n, {
+            rebuild: opts.rebuild,
+            events: progress,
+            signal,
+            log: (l) => process.stderr.write(`${l}\n`),
+            console: opts.follow ? (l) => progress.aside(`${n} console: ${l}`) : undefined,
+          });
           progress.end();
           print(r === 'exists' ? `${n}: installed already (--rebuild to build again)` : `${n}: installed in ${((performance.now() - t) / 1000).toFixed(1)} s`);
         } catch (e) {

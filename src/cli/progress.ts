@@ -4,7 +4,7 @@ import type { StepEvents } from '../hostbuilder/steps.js';
  * Step progress for people: one line rewritten in place on a terminal; plain
  * lines when piped (a repeated waiting note at most every 10 s).
  */
-export function stepProgress(label: string, out: NodeJS.WriteStream = process.stderr): StepEvents & { end(): void } {
+export function stepProgress(label: string, out: NodeJS.WriteStream = process.stderr): StepEvents & { end(): void; aside(text: string): void } {
   const tty = out.isTTY === true;
   const t0 = performance.now();
   let current = '';
@@ -39,6 +39,12 @@ export function stepProgress(label: string, out: NodeJS.WriteStream = process.st
     },
     end() {
       if (tty) out.write('\n');
+    },
+    /** A line of its own (a console line with --follow): on a terminal above the step line, which is drawn again under it. */
+    aside(text) {
+      if (!tty) return void out.write(`${text}\n`);
+      out.write(`\r\x1b[K${text}\n`);
+      if (current) line(current);
     },
   };
 }

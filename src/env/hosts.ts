@@ -1,3 +1,5 @@
+import { lastLines } from '../providers/console.js';
+import { followConsole } from '../providers/follow.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DeclaredHost, Lab } from '../config/load.js';
 import type { Inventory } from '../inventory/store.js';
@@ -18,6 +20,8 @@ export interface EnvContext {
   provider: Provider;
   /** A line of progress about one host (or image). */
   say: (who: string, what: string) => void;
+  /** With --follow: each VM's serial console, line by line, while it installs or boots. */
+  console?: (who: string, line: string) => void;
   signal?: AbortSignal;
 }
 
@@ -35,7 +39,7 @@ export async function ensureImages(c: EnvContext, hosts: DeclaredHost[]): Promis
   const images = [...new Set(hosts.filter((h) => imageDistro(c.lab, h.image).hostsAre === 'clones').map((h) => h.image))];
   for (const image of images) {
     const events: StepEvents = { ...quiet, start: (step) => c.say(image, `build: ${step}`) };
-    const r = await buildImage(c.lab, c.inventory, c.provider, image, { events, signal: c.signal });
+    const r = await buildImage(c.lab, c.inventory, c.provider, image, { events, signal: c.signal, console: c.console && ((l) => c.console!(image, l)) });
     c.say(image, r === 'exists' ? 'image installed already' : 'image built');
   }
 }
@@ -47,7 +51,7 @@ export async function createVm(c: EnvContext, host: DeclaredHost): Promise<void>
     await cloneHost(c.lab, c.inventory, c.provider, host.image, host.name);
   } else {
     c.say(host.name, `installing from ${host.image}'s installer`);
-    await installHost(c.lab, c.inventory, c.provider, host, { events: quiet, signal: c.signal });
+    await installHost(c.lab, c.inventory, c.provider, host, { events: quiet, signal: c.signal, console: c.console && ((l) => c.console!(host.name, l)) });
   }
 }
 
@@ -75,16 +79,29 @@ export async function bringUp(c: EnvContext, host: DeclaredHost, opts: { restart
       if (record?.lastCallback && (record.state === 'up' || (await sweep([record], PROBE))[0]?.alive)) return { host: name, outcome: 'running' };
       // Booting already (an earlier run was interrupted): wait for its callback.
       c.say(name, 'booting (started earlier), waiting for its callback');
-      return await waitCallback(c, name, record?.lastCallback ?? '', opts);
+      return await followed(c, name, () => waitCallback(c, name, record?.lastCallback ?? '', opts));
     }
     const since = new Date().toISOString();
     c.say(name, 'starting');
-    await c.provider.start(name, { boot: { kind: 'disk' } });
-    return await waitCallback(c, name, since, opts);
+    return await followed(c, name, async () => {
+      await c.provider.start(name, { boot: { kind: 'disk' } });
+      return waitCallback(c, name, since, opts);
+    });
   } catch (e) {
     const detail = messageOf(e).split('\n')[0];
     c.say(name, `failed: ${detail}`);
     return { host: name, outcome: 'failed', detail };
+  }
+}
+
+/** Run a boot with its console followed (--follow), from where the console stands now: earlier boots are not shown again. */
+async function followed<T>(c: EnvContext, name: string, boot: () => Promise<T>): Promise<T> {
+  if (!c.console) return boot();
+  const follower = followConsole(c.provider, name, (l) => c.console!(name, l), { from: (await c.provider.console(name)).length });
+  try {
+    return await boot();
+  } finally {
+    await follower.stop();
   }
 }
 
@@ -98,12 +115,12 @@ async function waitCallback(c: EnvContext, name: string, after: string, { deadli
     }
     if (c.signal?.aborted) throw new Error('interrupted');
     if ((await c.provider.info(name)).state !== 'running') {
-      const tail = (await c.provider.consoleTail(name, 3)).split('\n').filter(Boolean).pop() ?? '';
+      const tail = lastLines(await c.provider.console(name), 1);
       throw new Error(`its VM stopped before calling back${tail ? ` (console: ${tail.trim()})` : ''}`);
     }
     if (Date.now() > end) {
       // Served here, the server is there: the guest did not reach it (or did not boot far enough). Else the running lab serve may not be the right one.
-      const look = servedHere ? `see its console: ${(await c.provider.consoleTail(name, 1)).trim() || 'empty'}` : 'is lab serve running and reachable from the lab network? see lab hosts logged';
+      const look = servedHere ? `see its console: ${lastLines(await c.provider.console(name), 1).trim() || 'empty'}` : 'is lab serve running and reachable from the lab network? see lab hosts logged';
       throw new Error(`no boot callback within ${Math.round(deadlineMs / 1000)} s (${look})`);
     }
     await sleep(500);

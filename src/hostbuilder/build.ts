@@ -1,3 +1,4 @@
+import { lastLines } from '../providers/console.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -21,12 +22,15 @@ import { requireSyslinux } from '../providers/syslinux.js';
 import { freePort } from '../providers/ports.js';
 import { Interrupted, runSteps, type Step, type StepEvents } from './steps.js';
 import { waitUntil } from '../util/wait.js';
+import { followConsole } from '../providers/follow.js';
 
 export interface BuildOptions {
   rebuild?: boolean;
   events: StepEvents;
   signal?: AbortSignal;
   log?: (line: string) => void;
+  /** With it, the VM's serial console line by line while it installs (--follow). */
+  console?: (line: string) => void;
 }
 
 interface BuildState {
@@ -242,7 +246,7 @@ async function endInstall(s: BuildState, at: string): Promise<void> {
 
 /** Record why a build failed, keep the console, and say so with its last lines. */
 async function failure(s: BuildState, state: 'failed' | 'stalled', why: string): Promise<LabError> {
-  const tail = await s.provider.consoleTail(s.host.name, 15);
+  const tail = lastLines(await s.provider.console(s.host.name), 15);
   const logs = s.lab.paths.logs;
   mkdirSync(logs, { recursive: true });
   const saved = path.join(logs, `${s.host.name}-${s.started.replace(/[:.]/g, '-')}.console.log`);
@@ -280,6 +284,8 @@ export async function installHost(lab: Lab, inventory: Inventory, provider: Prov
   }
   const leases = await leasesFor(lab, inventory, [host]);
   const state: BuildState = { lab, inventory, provider, host, lease: leases.get(name)!, started: new Date().toISOString() };
+  // The old VM and its console are gone by now: what the console shows from here is this install's.
+  const follower = opts.console && followConsole(provider, name, opts.console);
   try {
     await runSteps(steps(opts), state, opts.events, opts.signal);
   } catch (e) {
@@ -287,6 +293,7 @@ export async function installHost(lab: Lab, inventory: Inventory, provider: Prov
     if (rec?.state === 'installing') await setImage(inventory, name, { state: 'failed', reason: e instanceof Error ? e.message.split('\n')[0] : String(e), finished: new Date().toISOString() });
     throw e;
   } finally {
+    await follower?.stop();
     await state.server?.close();
   }
   return 'built';

@@ -105,8 +105,8 @@ export interface Provider {
   clone(source: string, spec: VmSpec): Promise<VmInfo>;
   info(name: string): Promise<VmInfo>;
   list(): Promise<VmInfo[]>;
-  /** The guest's serial console output so far (for a failed build's report). */
-  consoleTail(name: string, lines: number): Promise<string>;
+  /** The guest's serial console output so far, terminal escapes removed ('' before there is any): a failed build's report, `lab console`, `--follow`. */
+  console(name: string): Promise<string>;
   /**
    * The install called back: its next boots must not start the installer
    * again (Cobbler's netboot flag). For a provider that installs through a

@@ -221,7 +221,7 @@ test('lab completion bash and zsh complete commands, options, and the lab folder
     writeFileSync(`${scripts}.bash`, (await lab(['completion', 'bash'])).stdout);
     writeFileSync(`${scripts}.zsh`, (await lab(['completion', 'zsh'])).stdout);
     const cases: [string[], string][] = [
-      [['lab', ''], 'init check serve kickstart pxe hosts image ssh-config ssh env monitor doctor hypervisor completion services --lab --debug hello lb'],
+      [['lab', ''], 'init check serve kickstart pxe hosts image ssh-config ssh env monitor doctor hypervisor console completion services --lab --debug hello lb'],
       [['lab', 'env', 'st'], 'start-all start-min start-worker stop status'],
       [['lab', 'hello', ''], 'deploy start stop status test'],
       [['lab', 'lb', 're'], 'reconfigure'],

@@ -1,3 +1,4 @@
+import { consoleText } from '../console.js';
 import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync } from 'node:fs';
 import { createHash, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -564,7 +565,7 @@ export class LibvirtProvider implements Provider {
     return Promise.all(this.state.records().map((r) => this.info(r.spec.name)));
   }
 
-  async consoleTail(name: string, lines: number): Promise<string> {
+  async console(name: string): Promise<string> {
     const rec = this.state.record(name);
     if (!rec) return '';
     const v = this.session(rec.hypervisor);
@@ -573,8 +574,7 @@ export class LibvirtProvider implements Provider {
     try {
       await v.tryCall(['pool-refresh', pool]);
       if ((await v.tryCall(['vol-download', '--pool', pool, this.consoleVol(name), tmp])) === undefined) return '';
-      const text = readFileSync(tmp, 'utf8').replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1bc/g, '');
-      return text.split(/\r?\n/).filter((l) => l.trim()).slice(-lines).join('\n');
+      return consoleText(readFileSync(tmp, 'utf8'));
     } catch (e) {
       if (e instanceof HypervisorDown) return '';
       throw e;

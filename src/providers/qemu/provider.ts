@@ -1,3 +1,4 @@
+import { consoleText } from '../console.js';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, renameSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -185,11 +186,8 @@ export class QemuProvider implements Provider {
     return Promise.all(readdirSync(this.vmsDir).filter((n) => existsSync(this.file(n, 'vm.json'))).sort().map((n) => this.info(n)));
   }
 
-  async consoleTail(name: string, lines: number): Promise<string> {
+  async console(name: string): Promise<string> {
     const f = this.file(name, 'console.log');
-    if (!existsSync(f)) return '';
-    // The console has terminal escapes from the firmware; keep the text.
-    const text = readFileSync(f, 'utf8').replace(/\x1b\[[0-9;?]*[A-Za-z]|\x1bc/g, '');
-    return text.split(/\r?\n/).filter((l) => l.trim()).slice(-lines).join('\n');
+    return existsSync(f) ? consoleText(readFileSync(f, 'utf8')) : '';
   }
 }

@@ -1,3 +1,4 @@
+import { consoleText } from '../console.js';
 import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { writeFileAtomicSync } from '../../util/files.js';
 import { homedir } from 'node:os';
@@ -344,9 +345,8 @@ export class VirtualBoxProvider implements Provider {
     return Promise.all(mine.sort().map((n) => this.info(n)));
   }
 
-  async consoleTail(name: string, lines: number): Promise<string> {
+  async console(name: string): Promise<string> {
     const f = path.join(this.dir(name), 'console.log');
-    if (!existsSync(f)) return '';
-    return readFileSync(f, 'utf8').split(/\r?\n/).filter((l) => l.trim()).slice(-lines).join('\n');
+    return existsSync(f) ? consoleText(readFileSync(f, 'utf8')) : '';
   }
 }
