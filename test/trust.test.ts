@@ -225,16 +225,26 @@ test('event clients that hang up leave nothing running; SIGTERM ends the server 
       for (let i = 0; Date.now() < end; i++) assert.equal((await post(`filler-${i % 3000}`, { mac: fillerMac(i % 3000) })).status, 200);
       return rss() - base;
     };
-    const alone = await storm();
-    const paused: net.Socket[] = [];
-    for (let i = 0; i < 30; i++) {
-      const s = net.connect(port, '127.0.0.1', () => s.write(`GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`));
-      s.pause();
-      s.on('error', () => undefined);
-      paused.push(s);
+    // RSS after 6 s of traffic swings by tens of MB with the collector's timing (-18 to +37 MB measured on one build, no client
+    // paused): up to three tries, each with fresh paused clients. A server that kept what they cannot take grows every time.
+    let paused: net.Socket[] = [];
+    const tries: string[] = [];
+    let growth = Infinity;
+    for (let t = 0; t < 3 && growth >= 30; t++) {
+      for (const s of paused) s.destroy();
+      const alone = await storm();
+      paused = [];
+      for (let i = 0; i < 30; i++) {
+        const s = net.connect(port, '127.0.0.1', () => s.write(`GET /api/events HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n\r\n`));
+        s.pause();
+        s.on('error', () => undefined);
+        paused.push(s);
+      }
+      const withPaused = await storm();
+      growth = withPaused - alone;
+      tries.push(`${Math.round(withPaused)} MB with 30 paused clients, ${Math.round(alone)} MB without`);
     }
-    const withPaused = await storm();
-    assert.ok(withPaused - alone < 30, `memory grew ${Math.round(withPaused)} MB with 30 paused clients, ${Math.round(alone)} MB without`);
+    assert.ok(growth < 30, `memory grew in each try: ${tries.join('; ')}`);
     // (That a stuck client is dropped past the bound is test/dashboard-feed.test.ts: here the kernel's socket buffers take it all.)
 
     // Clients still connected (and paused): SIGTERM, and the process is gone within a second.
