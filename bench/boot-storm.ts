@@ -19,10 +19,11 @@ import { cpus, homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { execa } from 'execa';
-import { tempLab, serve, userNetworking, callbackToken } from '../test/helpers.js';
+import { tempLab, serve, userNetworking, callbackToken, freePort } from '../test/helpers.js';
 import { Inventory } from '../src/inventory/store.js';
 import { labPaths } from '../src/project/paths.js';
 import { acceptCallback } from '../src/inventory/boots.js';
+import { median } from './stats.js';
 
 const RUNS = Number(process.env.RUNS ?? 5);
 const TOTAL = Number(process.env.TOTAL ?? 1000);
@@ -40,7 +41,6 @@ interface Outcome {
 }
 
 const mac = (i: number) => `52:54:00:${[i >> 16, i >> 8, i].map((b) => (b & 255).toString(16).padStart(2, '0')).join(':')}`;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 /** The storm itself: TOTAL callbacks of hosts storm-0.., each with its token and a host key. */
 async function storm(url: string, token: (i: number) => string, hostKey: string): Promise<Omit<Outcome, 'lost'> & { ok: number }> {
@@ -154,14 +154,6 @@ async function nginxBinary(): Promise<string> {
   if (!deb) throw new Error(`apt-get download nginx left no package in ${dir}`);
   await execa('dpkg-deb', ['-x', path.join(dir, deb), path.join(dir, 'root')]);
   return bin;
-}
-
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1');
-  await new Promise((r) => s.once('listening', r));
-  const port = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
 }
 
 async function nginxRun(bin: string): Promise<Outcome> {

@@ -4,9 +4,9 @@
 import { execa } from 'execa';
 import path from 'node:path';
 import { repo, tempLab } from '../test/helpers.js';
+import { median } from './stats.js';
 
 const RUNS = Number(process.env.RUNS ?? 11);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const cli = path.join(repo, 'dist', 'cli.js');
 
 const { dir, cleanup } = await tempLab();

@@ -9,6 +9,7 @@ import { cpus } from 'node:os';
 import { lab, tempLab } from '../test/helpers.js';
 import { makeLabBridge } from '../test/netns.js';
 import { makeHypervisors, onHypervisors } from '../test/hypervisors.js';
+import { median } from './stats.js';
 
 const RUNS = Number(process.env.RUNS ?? 5);
 const ns = `labbv${process.pid % 100000}`;
@@ -24,7 +25,6 @@ interface Run {
   calls: number;
   virshMs: number;
 }
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 await makeLabBridge(ns);
 const made = await makeHypervisors(ns, 'labnet', 2);

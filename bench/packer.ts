@@ -17,14 +17,9 @@ import path from 'node:path';
 import { lab, tempLab, userNetworking } from '../test/helpers.js';
 import { miniGuest } from '../src/distros/mini/guest.js';
 import { DISTROS } from '../src/distros/index.js';
+import { median, timed } from './stats.js';
 
 const RUNS = Number(process.env.RUNS ?? 5);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const timed = async (fn: () => Promise<void>) => {
-  const t = performance.now();
-  await fn();
-  return (performance.now() - t) / 1000;
-};
 
 if ((await execa('sh', ['-c', 'command -v packer'], { reject: false })).exitCode !== 0) {
   await execa('apt-get', ['install', '-y', '-qq', 'packer'], { stdio: 'inherit', env: { DEBIAN_FRONTEND: 'noninteractive' } });

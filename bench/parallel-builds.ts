@@ -3,6 +3,7 @@
 // QEMU (TCG here). npm run bench:builds
 import { execa } from 'execa';
 import { lab, tempLab, serve, userNetworking, freePort } from '../test/helpers.js';
+import { timed } from './stats.js';
 
 const COUNTS = (process.env.COUNTS ?? '1,2,4').split(',').map(Number);
 const MAX = Math.max(...COUNTS);
@@ -19,12 +20,6 @@ const server = await serve(dir, { configuredPort: true });
 async function build(names: string[]): Promise<void> {
   const runs = await Promise.all(names.map((n) => lab(['--lab', dir, 'image', 'build', n, '--rebuild'])));
   for (const [i, r] of runs.entries()) if (r.exitCode !== 0) throw new Error(`${names[i]}: ${r.stderr}`);
-}
-
-async function timed(fn: () => Promise<void>): Promise<number> {
-  const t = performance.now();
-  await fn();
-  return (performance.now() - t) / 1000;
 }
 
 try {

@@ -10,10 +10,10 @@ import { lab, tempLab, userNetworking } from '../test/helpers.js';
 import { Inventory } from '../src/inventory/store.js';
 import { labPaths } from '../src/project/paths.js';
 import { acceptCallback } from '../src/inventory/boots.js';
+import { median } from './stats.js';
 
 const RUNS = Number(process.env.RUNS ?? 5);
 const subnet = '10.199.9';
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 // 20 live addresses spread over the range; the 40 of the first sweep are those and the 20 after them.
 const live = Array.from({ length: 20 }, (_, i) => 7 + i * 12);
 const forty = [...live, ...live.map((n) => n + 1)];

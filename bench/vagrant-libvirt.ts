@@ -14,6 +14,7 @@ import path from 'node:path';
 import { lab, tempLab } from '../test/helpers.js';
 import { makeLabBridge } from '../test/netns.js';
 import { makeHypervisors, onHypervisors } from '../test/hypervisors.js';
+import { median, timed } from './stats.js';
 
 const RUNS = Number(process.env.RUNS ?? 5);
 const ns = `labbg${process.pid % 100000}`;
@@ -23,12 +24,6 @@ const trio = (s: string) =>
     "  environments: {\n    trio: {\n      groups: [{ role: 'v', image: 'mini', count: 3 }],\n    },\n",
   );
 const hosts = ['trio-v-1', 'trio-v-2', 'trio-v-3'];
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const timed = async (fn: () => Promise<void>) => {
-  const t = performance.now();
-  await fn();
-  return (performance.now() - t) / 1000;
-};
 
 await makeLabBridge(ns);
 const made = await makeHypervisors(ns, 'labnet', 1);

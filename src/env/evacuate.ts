@@ -1,6 +1,7 @@
 import type { DeclaredHost } from '../config/load.js';
 import { machineFor } from '../inventory/boots.js';
 import { messageOf } from '../errors.js';
+import { waitUntil } from '../util/wait.js';
 import type { EnvContext } from './hosts.js';
 import { drain, reconfigure } from './services.js';
 import { liveHosts, startWorker, type StartOptions } from './start.js';
@@ -65,17 +66,14 @@ export async function evacuate(c: EnvContext, hosts: DeclaredHost[], o: StartOpt
 
 /** Back in the balancer once it answers where it now runs (the guest resumes within a second or so of the switch-over). */
 async function rejoin(c: EnvContext, host: DeclaredHost, o: StartOptions, waitMs = 15_000): Promise<boolean> {
-  const until = Date.now() + waitMs;
-  for (;;) {
-    const live = await liveHosts(c, host.env);
-    if (live.some((h) => h.name === host.name)) {
-      await reconfigure(c, live, o);
-      c.say(host.name, 'back in the balancer');
-      return true;
-    }
-    if (Date.now() > until) return false;
-    await new Promise((r) => setTimeout(r, 1000));
-  }
+  const live = await waitUntil(waitMs, async () => {
+    const now = await liveHosts(c, host.env);
+    return now.some((h) => h.name === host.name) ? now : undefined;
+  }, { everyMs: 1000 });
+  if (!live) return false;
+  await reconfigure(c, live, o);
+  c.say(host.name, 'back in the balancer');
+  return true;
 }
 
 async function recordPlace(c: EnvContext, host: DeclaredHost, to: string): Promise<void> {

@@ -11,11 +11,11 @@ import type { Serving } from '../kickstart/context.js';
 import { peerAddress } from './callback.js';
 import { bootedHandler, isBootedRequest } from './booted.js';
 import { parseHostName } from '../inventory/values.js';
-import { isStorageFailure } from '../util/files.js';
 import { messageOf } from '../errors.js';
 import { DASHBOARD_CSP, DASHBOARD_HTML, DashboardFeed } from './dashboard.js';
 import { byName } from '../hosts/manager.js';
-import { hostAllowed } from './hosts.js';
+import { hostAllowed, OTHER_NAME } from './hosts.js';
+import { serverFailure } from './failure.js';
 
 export interface AppContext {
   /** The current config: the server follows edits of environments.ts. */
@@ -56,7 +56,7 @@ export function createApp(ctx: AppContext): App {
   // Before anything else: a request for another name (a page elsewhere, DNS rebinding) gets nothing.
   app.use((req, res, next) => {
     res.set('x-content-type-options', 'nosniff');
-    if (!hostAllowed(req.get('host'), ctx.names ?? [])) return fail(res, 421, 'this server answers to its own addresses only');
+    if (!hostAllowed(req.get('host'), ctx.names ?? [])) return fail(res, 421, OTHER_NAME);
     next();
   });
   app.use(express.urlencoded({ extended: false, limit: '16kb' }));
@@ -95,13 +95,7 @@ export function createApp(ctx: AppContext): App {
   app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
     const status = (err as { status?: number }).status;
     if (status && status >= 400 && status < 500) return fail(res, status, (err as { expose?: boolean }).expose ? messageOf(err) : 'bad request');
-    ctx.log(`error: ${messageOf(err)}`);
-    if (isStorageFailure(err)) {
-      fail(res, 503, 'the inventory cannot be written; the server is stopping');
-      ctx.onStorageFailure?.(err);
-      return;
-    }
-    fail(res, 500, 'internal error; see the server log');
+    serverFailure(ctx, err, (s, error) => fail(res, s, error));
   });
   // A callback changes the inventory: POST only (a GET or HEAD, from a crawler or a prefetch, records nothing).
   const booted = bootedHandler(ctx);

@@ -3,10 +3,10 @@ import { parse as parseQuery } from 'node:querystring';
 import { allHosts } from '../config/load.js';
 import { acceptCallback } from '../inventory/boots.js';
 import { hostToken, tokenMatches } from '../project/secrets.js';
-import { isStorageFailure } from '../util/files.js';
 import { messageOf } from '../errors.js';
 import { claimedHost, parseCallback, peerAddress, tokenOf } from './callback.js';
-import { hostAllowed } from './hosts.js';
+import { hostAllowed, OTHER_NAME } from './hosts.js';
+import { serverFailure } from './failure.js';
 import type { AppContext } from './app.js';
 
 /**
@@ -40,15 +40,7 @@ export function bootedHandler(ctx: AppContext): (req: IncomingMessage, res: Serv
   return (req, res) => {
     void answer(ctx, req).then(
       (a) => send(res, a),
-      (e: unknown) => {
-        ctx.log(`error: ${messageOf(e)}`);
-        if (isStorageFailure(e)) {
-          send(res, refused(503, 'the inventory cannot be written; the server is stopping'));
-          ctx.onStorageFailure?.(e);
-          return;
-        }
-        send(res, refused(500, 'internal error; see the server log'));
-      },
+      (e: unknown) => serverFailure(ctx, e, (status, error) => send(res, refused(status, error))),
     );
   };
 }
@@ -66,7 +58,7 @@ function send(res: ServerResponse, a: Answer): void {
 
 async function answer(ctx: AppContext, req: IncomingMessage): Promise<Answer> {
   // Before anything else: a request for another name (a page elsewhere, DNS rebinding) gets nothing.
-  if (!hostAllowed(req.headers.host, ctx.names ?? [])) return refused(421, 'this server answers to its own addresses only');
+  if (!hostAllowed(req.headers.host, ctx.names ?? [])) return refused(421, OTHER_NAME);
   if (req.method !== 'POST') {
     req.resume();
     return refused(405, 'a boot callback is a POST', { allow: 'POST' });

@@ -7,6 +7,9 @@ import net from 'node:net';
  * rebinding: a page on the web that then reads or drives the server through
  * the visitor's browser) always arrives as a name the server does not know.
  */
+/** What a request for another name is told (421). */
+export const OTHER_NAME = 'this server answers to its own addresses only';
+
 export function hostAllowed(header: string | undefined, names: string[]): boolean {
   if (!header) return false;
   let host: string;
