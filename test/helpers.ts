@@ -16,8 +16,9 @@ export interface Run {
 }
 
 /** Run the real, built CLI. */
-export async function lab(args: string[], opts: { netns?: string; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Run> {
-  const [file, argv] = opts.netns ? ['ip', ['netns', 'exec', opts.netns, process.execPath, cli, ...args]] : [process.execPath, [cli, ...args]];
+export async function lab(args: string[], opts: { netns?: string; prefix?: string[]; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<Run> {
+  const prefix = opts.prefix ?? (opts.netns ? ['ip', 'netns', 'exec', opts.netns] : []);
+  const [file, ...argv] = [...prefix, process.execPath, cli, ...args] as [string, ...string[]];
   const r = await execa(file, argv, { reject: false, env: opts.env, timeout: opts.timeoutMs ?? 60_000 });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { lab, tempLab, readJson, repo, eventually } from './helpers.js';
 import { makeLabBridge } from './netns.js';
-import { makeHypervisors, onHypervisors, type TestHypervisor } from './hypervisors.js';
+import { makeHypervisors, onHypervisors, tcpPath, type TestHypervisor } from './hypervisors.js';
 import type { InventoryData } from '../src/inventory/types.js';
 import type { HostStatus } from '../src/env/status.js';
 import type { HypervisorFacts } from '../src/providers/libvirt/facts.js';
@@ -93,12 +93,15 @@ test('provider libvirt: demo spread over two hypervisors; one killed -> its work
     assert.equal((await inNs(['monitor', 'demo', '--stop'])).exitCode, 0);
 
     // Drain the one that stayed (the balancer and both workers): live migration back, requests still answered.
+    // The path a migration takes, hypervisor to hypervisor, works (else the fixture, not lab, is broken).
+    assert.equal(await tcpPath(stays, gone, `10.77.0.1${gone.name.slice(2)}`), undefined);
     const drainedAt = Date.now();
     const drained = await inNs(['hypervisor', 'drain', stays.name, '--json']);
     assert.equal(drained.exitCode, 0, `${drained.stdout}\n${drained.stderr}`);
     const moved = JSON.parse(drained.stdout) as Moved[];
     const hosts = ['demo-lb-1', 'demo-worker-1', 'demo-worker-2'];
-    assert.deepEqual(moved.filter((m) => hosts.includes(m.host)).map((m) => [m.host, m.how, m.to]).sort(), hosts.map((h) => [h, 'migrated', gone.name]), drained.stdout);
+    const notMigrated = moved.some((m) => m.how !== 'migrated') ? `\npath after: ${(await tcpPath(stays, gone, `10.77.0.1${gone.name.slice(2)}`)) ?? 'works'}` : '';
+    assert.deepEqual(moved.filter((m) => hosts.includes(m.host)).map((m) => [m.host, m.how, m.to]).sort(), hosts.map((h) => [h, 'migrated', gone.name]), drained.stdout + notMigrated);
     assert.deepEqual(await where(), Object.fromEntries(hosts.map((h) => [h, gone.name])));
     assert.deepEqual((await domains(stays)).filter((d) => d.startsWith('lab-demo')), [], `nothing of demo left on ${stays.name}`);
     const after = await inNs(['hello', 'test', '--via', 'lb']);
@@ -118,6 +121,30 @@ test('provider libvirt: demo spread over two hypervisors; one killed -> its work
     const rooms = JSON.parse((await inNs(['hypervisor', 'list', '--json'])).stdout) as HypervisorFacts[];
     assert.deepEqual(rooms.map((f) => [f.name, f.drained]), [[hv1.name, hv1 === stays], [hv2.name, hv2 === stays]]);
     assert.equal((await inNs(['hypervisor', 'undrain', stays.name])).exitCode, 0);
+
+    // A group pinned to a hypervisor stays there: its host is left with a line saying why, the others move.
+    const envFile = path.join(dir, 'environments.ts');
+    const config = readFileSync(envFile, 'utf8');
+    const pinnedConfig = config.replace("{ role: 'lb', image: 'mini', count: 1,", `{ role: 'lb', image: 'mini', count: 1, hypervisor: '${gone.name}',`);
+    assert.notEqual(pinnedConfig, config);
+    writeFileSync(envFile, pinnedConfig);
+    const pinned = await inNs(['hypervisor', 'drain', gone.name, '--json']);
+    assert.equal(pinned.exitCode, 1, `${pinned.stdout}\n${pinned.stderr}`);
+    const kept = JSON.parse(pinned.stdout) as Moved[];
+    assert.deepEqual(kept.filter((m) => hosts.includes(m.host)).map((m) => [m.host, m.how, m.to ?? '-']).sort(), [['demo-lb-1', 'failed', '-'], ['demo-worker-1', 'migrated', stays.name], ['demo-worker-2', 'migrated', stays.name]], pinned.stdout);
+    assert.match(kept.find((m) => m.host === 'demo-lb-1')!.detail!, new RegExp(`^left on ${gone.name}: environments\\.ts pins its group \\(demo, role lb\\) to hypervisor ${gone.name}`));
+    assert.ok((await domains(gone)).includes('lab-demo-lb-1'));
+    const pinnedVia = await inNs(['hello', 'test', '--via', 'lb']);
+    assert.equal(pinnedVia.exitCode, 0, pinnedVia.stdout);
+    assert.equal((await inNs(['hypervisor', 'undrain', gone.name])).exitCode, 0);
+
+    // Stopped and started again, each host stays where it is (here: where the drains left them).
+    const before = await where();
+    assert.equal((await inNs(['env', 'stop', 'demo'])).exitCode, 0);
+    const again = await inNs(['env', 'start-all', 'demo']);
+    assert.equal(again.exitCode, 0, `${again.stdout}\n${again.stderr}`);
+    assert.deepEqual(await where(), before);
+    assert.equal((await inNs(['hello', 'test', '--via', 'lb'])).exitCode, 0);
   } finally {
     if (requester) {
       requester.kill();
@@ -154,5 +181,45 @@ test('provider libvirt: a hypervisor that does not answer is one line naming it,
   } finally {
     await execa('ip', ['netns', 'del', ns], { reject: false });
     cleanup();
+  }
+});
+
+test("provider libvirt without hypervisors: this machine's qemu:///system, its bridge the lab network; virsh there lists lab's VMs, as virt-manager would show them", { timeout: 600_000 }, async () => {
+  // lab runs on the hypervisor itself (inside the fixture's namespaces, where libvirtd's socket is): br0 holds the gateway.
+  const ns = `labty${process.pid % 100000}`;
+  let made: Awaited<ReturnType<typeof makeHypervisors>> | undefined;
+  let dir = '';
+  let cleanupLab = () => undefined as void;
+  let run = (_args: string[]) => Promise.resolve({ exitCode: -1, stdout: '', stderr: '' });
+  try {
+    // The fixture joins each hypervisor to a lab segment: here one holding no address, so nothing but the hypervisor answers on it.
+    for (const args of [['netns', 'add', ns], ['-n', ns, 'link', 'add', 'labnet', 'type', 'bridge'], ['-n', ns, 'link', 'set', 'labnet', 'up']]) await execa('ip', args);
+    made = await makeHypervisors(ns, 'labnet', 1, { keepRoot: true });
+    const host = made.hvs[0]!;
+    ({ dir, cleanup: cleanupLab } = await tempLab((s) => s.replace("provider: 'qemu',", "provider: 'libvirt',").replace("name: 'labnet',", "name: 'br0',").replace("gateway: '10.77.0.1',", "gateway: '10.77.0.11',")));
+    const prefix = host.enter!();
+    run = (args: string[]) => lab(['--lab', dir, ...args], { prefix, timeoutMs: 480_000 });
+    const virsh = async (args: string[]) => String((await execa(prefix[0]!, [...prefix.slice(1), 'virsh', '-c', 'qemu:///system', ...args])).stdout);
+
+    const listed = JSON.parse((await run(['hypervisor', 'list', '--json'])).stdout) as HypervisorFacts[];
+    assert.deepEqual(listed.map((f) => [f.name, f.uri, f.reachable, f.accel]), [['local', 'qemu:///system', true, 'tcg']]);
+    const start = await run(['env', 'start-min', 'demo', '--json']);
+    assert.equal(start.exitCode, 0, `${start.stdout}\n${start.stderr}`);
+    const st = JSON.parse((await run(['env', 'status', 'demo', '--json'])).stdout) as HostStatus[];
+    const up = st.filter((h) => h.live).map((h) => [h.host, h.hypervisor]);
+    assert.deepEqual(up, [['demo-lb-1', 'local'], ['demo-worker-1', 'local']], JSON.stringify(st));
+    // What virt-manager shows: the system libvirt's own list.
+    const names = (await virsh(['list', '--name'])).split('\n').map((l) => l.trim()).filter(Boolean);
+    assert.deepEqual(names.filter((n) => n.startsWith('lab-demo')).sort(), ['lab-demo-lb-1', 'lab-demo-worker-1']);
+    const via = await run(['hello', 'test', '--via', 'lb']);
+    assert.equal(via.exitCode, 0, via.stdout + via.stderr);
+    const stop = await run(['env', 'stop', 'demo']);
+    assert.equal(stop.exitCode, 0, stop.stdout + stop.stderr);
+    assert.equal((await virsh(['domstate', 'lab-demo-worker-1'])).trim(), 'shut off');
+  } finally {
+    if (dir) await run(['env', 'stop', 'demo', '--deadline', '0']).catch(() => undefined);
+    await made?.cleanup();
+    await execa('ip', ['netns', 'del', ns], { reject: false });
+    cleanupLab();
   }
 });

@@ -27,6 +27,11 @@ export async function evacuate(c: EnvContext, hosts: DeclaredHost[], o: StartOpt
   for (const host of hosts) {
     const vm = await c.provider.info(host.name);
     const from = vm.hypervisor ?? '?';
+    // environments.ts is the truth: a host pinned here is not moved behind the person's back.
+    if (host.hypervisor === from) {
+      out.push({ host: host.name, from, how: 'failed', detail: `left on ${from}: environments.ts pins its group (${host.env}, role ${host.role}) to hypervisor ${from}; pin it elsewhere to move it` });
+      continue;
+    }
     let why: string;
     const running = vm.state === 'running';
     const serving = running && host.kind !== 'image';

@@ -23,7 +23,7 @@ export function leaseFor(data: InventoryData, lab: Lab, name: string): Lease {
     // Leased while the lab ran user networking: the same MAC, and now an address.
     if (!existing.ip) existing.ip = freeAddress(data, lab, name);
   }
-  if (existing) return asUsed(lab, existing);
+  if (existing) return asUsed(lab, refuseTakenAddress(lab, name, existing));
   // Declared hosts are leased in declaration order, so addresses read like environments.ts.
   for (const h of allHosts(lab)) if (!data.leases[h.name]) allocate(data, lab, h.name);
   return data.leases[name] ?? allocate(data, lab, name);
@@ -51,9 +51,27 @@ export function refuseStaleLeases(data: InventoryData, lab: Lab): void {
   );
 }
 
+/** Addresses of the lab network its provider's own machines hold, by address: who holds each. */
+function reserved(lab: Lab): Map<string, string> {
+  return new Map((providerKind(lab).reservedAddresses?.(lab) ?? []).map((r) => [r.address, r.holder]));
+}
+
+/**
+ * A lease made before its address was known to be taken (a hypervisor
+ * declared later): the host would take the hypervisor's address, so it is
+ * refused, naming both, until the person releases it.
+ */
+export function refuseTakenAddress(lab: Lab, name: string, lease: Lease): Lease {
+  const holder = lease.ip && lab.config.network.mode === 'bridge' ? reserved(lab).get(lease.ip) : undefined;
+  if (holder) {
+    throw new UsageError(`${name}: its lease ${lease.ip} is the address of ${holder}`, `release it so ${name} gets a free one: \`lab image del ${name} --force --release\``);
+  }
+  return lease;
+}
+
 function freeAddress(data: InventoryData, lab: Lab, name: string): string {
   const cidr = parseCidr(lab.config.network.cidr);
-  const used = new Set(Object.values(data.leases).map((l) => l.ip));
+  const used = new Set<string | undefined>([...Object.values(data.leases).map((l) => l.ip), ...reserved(lab).keys()]);
   used.add(lab.config.network.gateway);
   let n = cidr.first;
   while (n <= cidr.last && used.has(intToIp(n))) n++;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { declaredHost, type Lab, type DeclaredHost } from '../config/load.js';
 import type { Inventory } from '../inventory/store.js';
 import type { Lease } from '../inventory/types.js';
-import { asUsed, leaseFor, refuseStaleLeases } from '../inventory/leases.js';
+import { asUsed, leaseFor, refuseStaleLeases, refuseTakenAddress } from '../inventory/leases.js';
 import { ensureSecrets } from '../project/secrets.js';
 import { guestServerUrl } from './url.js';
 import { hostContext, type Serving } from './context.js';
@@ -23,7 +23,7 @@ export async function leasesFor(lab: Lab, inventory: Inventory, hosts: DeclaredH
   const ready = (l: Lease | undefined) => l && (lab.config.network.mode !== 'bridge' || l.ip);
   if (hosts.every((h) => ready(data.leases[h.name]))) {
     refuseStaleLeases(data, lab);
-    return new Map(hosts.map((h) => [h.name, asUsed(lab, data.leases[h.name]!)]));
+    return new Map(hosts.map((h) => [h.name, asUsed(lab, refuseTakenAddress(lab, h.name, data.leases[h.name]!))]));
   }
   return inventory.update((data) => new Map(hosts.map((h) => [h.name, leaseFor(data, lab, h.name)])));
 }

@@ -90,6 +90,11 @@ export interface ProviderKind {
    * host-only interface); found, not made again, when it exists. say: what was made.
    */
   prepareNetwork?(lab: Lab, say: (line: string) => void): Promise<void>;
+  /**
+   * Addresses on the lab network that its own machines hold (libvirt: the
+   * hypervisors its URIs name by address), with who holds each: never leased to a host.
+   */
+  reservedAddresses?(lab: Lab): { address: string; holder: string }[];
   /** What `lab init --provider` changes in the scaffold's environments.ts for it. */
   scaffold?(source: string): string;
 }

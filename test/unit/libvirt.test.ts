@@ -7,6 +7,7 @@ import { place, type Room } from '../../src/providers/libvirt/placement.js';
 import { domainXml, type Domain } from '../../src/providers/libvirt/domain.js';
 import { connectFailure, virshQuote, Virsh, HypervisorDown } from '../../src/providers/libvirt/virsh.js';
 import { connectUri, uriHost } from '../../src/providers/libvirt/uri.js';
+import { migrationPathFailure } from '../../src/providers/libvirt/provider.js';
 import { lab, tempLab } from '../helpers.js';
 import { ToolError } from '../../src/errors.js';
 
@@ -81,6 +82,14 @@ test('URIs: lab ssh wrapper added to qemu+ssh only when the URI names no command
   assert.equal(uriHost('qemu+ssh://root@10.77.0.12:2222/system?x=1'), '10.77.0.12');
   assert.equal(uriHost('qemu+ssh://hv2/system'), 'hv2');
   assert.equal(uriHost('qemu:///system'), undefined);
+});
+
+test("a migration whose QEMUs cannot connect is said as the missing path and the ports to open; other failures are left as virsh says them", () => {
+  // As virsh said it in a CI run (the disk stream), and as QEMU words a refused memory stream.
+  const disk = "hypervisor hv2: internal error: unable to execute QEMU command 'blockdev-add': Failed to connect to '10.77.0.11:49153': Connection timed out";
+  assert.equal(migrationPathFailure(disk, 'hv2', 'hv1'), "live migration hv2 -> hv1: hv2 cannot reach 10.77.0.11:49153 (Connection timed out); libvirt's migration ports (49152-49215/tcp) on hv1 must be open to hv2");
+  assert.match(migrationPathFailure("operation failed: Failed to connect to '10.77.0.11:49152': Connection refused", 'hv2', 'hv1') ?? '', /cannot reach 10\.77\.0\.11:49152 \(Connection refused\)/);
+  assert.equal(migrationPathFailure('hypervisor hv2: operation failed: guest CPU doesn\'t match specification', 'hv2', 'hv1'), undefined);
 });
 
 /** A stand-in for virsh's interactive shell, as the real one answers (prompt, echoed line, error lines on the same stream). */

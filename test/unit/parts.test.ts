@@ -109,6 +109,34 @@ test('leases of an older network.cidr are refused in one line naming the hosts a
   assert.deepEqual(leaseFor(data, user, 'demo-worker-1'), { mac: data.leases['demo-worker-1']!.mac });
 });
 
+test('leases: a hypervisor named by address on the lab network is never leased; an old lease of its address is refused naming both', () => {
+  const onHvs: Lab = {
+    ...lab,
+    config: {
+      ...lab.config,
+      provider: 'libvirt',
+      hypervisors: {
+        hv1: { uri: 'qemu+ssh://root@10.77.0.3/system', bridge: 'br0', cpus: 4, memory: 2048, pool: 'lab', accel: 'auto' },
+        hv2: { uri: 'qemu+ssh://root@hv2.example/system', bridge: 'br0', cpus: 4, memory: 2048, pool: 'lab', accel: 'auto' },
+      },
+    },
+  };
+  const data = emptyInventory();
+  leaseFor(data, onHvs, 'demo-lb-1');
+  assert.deepEqual(['demo-lb-1', 'demo-worker-1'].map((h) => data.leases[h]!.ip), ['10.77.0.2', '10.77.0.4']);
+  assert.ok(!Object.values(data.leases).some((l) => l.ip === '10.77.0.3'));
+  // Leased before hv1 was declared: that host is refused, the others go on.
+  const before = emptyInventory();
+  leaseFor(before, lab, 'demo-lb-1');
+  assert.equal(before.leases['demo-worker-1']!.ip, '10.77.0.3');
+  assert.equal(leaseFor(before, onHvs, 'demo-lb-1').ip, '10.77.0.2');
+  assert.throws(() => leaseFor(before, onHvs, 'demo-worker-1'), (e: Error & { hint?: string }) => {
+    assert.equal(e.message, 'demo-worker-1: its lease 10.77.0.3 is the address of hypervisor hv1 (environments.ts hypervisors.hv1.uri)');
+    assert.match(e.hint!, /lab image del demo-worker-1 --force --release/);
+    return true;
+  });
+});
+
 test('lint: each distro names what its install would stop at; a commented-out callback is no callback', () => {
   const cb = 'http://10.77.0.1:8077/booted?host=demo-worker-1&token=x';
   const mini = ['text', 'lang en_US.UTF-8', 'keyboard us', 'timezone Etc/UTC', 'part / --fstype=ext2', 'sshkey --username=root "k"', 'poweroff', '%post', `wget "${cb}&mac=1"`, '%end'].join('\n');

@@ -13,7 +13,7 @@ export const LOCAL = 'local';
 /**
  * The lab's hypervisors as declared; without any, this machine's system
  * libvirt (virt-manager then shows lab's VMs), its bridge the lab network's,
- * with this machine's CPUs and three quarters of its memory.
+ * with four virtual CPUs per core of this machine and three quarters of its memory.
  */
 export function hypervisorsOf(lab: Lab): Hypervisor[] {
   const declared = lab.config.hypervisors;
@@ -23,7 +23,8 @@ export function hypervisorsOf(lab: Lab): Hypervisor[] {
       name: LOCAL,
       uri: 'qemu:///system',
       bridge: lab.config.network.name,
-      cpus: cpus().length,
+      // Virtual CPUs share cores (OpenStack's default allocation ratio is 4 or more): one per core would fit two guests on a 2-core workstation.
+      cpus: cpus().length * 4,
       memory: Math.floor((totalmem() / 1048576) * 0.75),
       pool: 'lab',
       accel: 'auto',

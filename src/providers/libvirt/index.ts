@@ -5,6 +5,8 @@ import { writeFileAtomicSync } from '../../util/files.js';
 import type { ProviderKind } from '../types.js';
 import { hypervisorsOf } from './hypervisors.js';
 import { LibvirtProvider } from './provider.js';
+import { uriHost } from './uri.js';
+import { isIPv4 } from 'node:net';
 
 /** Where the libvirt provider keeps what it learns (removals owed, drained hypervisors, the hypervisors' SSH host keys). */
 export const libvirtState = (lab: Lab) => path.join(lab.paths.inventory, 'libvirt');
@@ -47,6 +49,12 @@ export const libvirt: ProviderKind = {
   userNetHost: '10.0.2.2',
   create: libvirtProvider,
   doctor: async (lab) => (await import('./doctor.js')).libvirtDoctor(lab),
+  // A hypervisor named by address on the lab's segment (the README's layout): a guest given it would cut the hypervisor off.
+  reservedAddresses: (lab) =>
+    hypervisorsOf(lab).flatMap((h) => {
+      const host = uriHost(h.uri);
+      return host && isIPv4(host) ? [{ address: host, holder: `hypervisor ${h.name} (environments.ts hypervisors.${h.name}.uri)` }] : [];
+    }),
   scaffold: (source) =>
     source.replace(
       "  network: {",

@@ -3,7 +3,7 @@ import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, rm
 import { createHash, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { LabError, ToolError, UsageError } from '../../errors.js';
+import { LabError, ToolError, UsageError, messageOf } from '../../errors.js';
 import { writeFileAtomicSync } from '../../util/files.js';
 import { KeyedQueue } from '../../util/queue.js';
 import { waitUntil } from '../../util/wait.js';
@@ -56,6 +56,8 @@ export class LibvirtProvider implements Provider {
   private readonly byName: Map<string, Hypervisor>;
   /** Removals done on the way (the first contact with a hypervisor owing them), for reconcile to report. */
   private readonly removed: string[] = [];
+  /** Pairs of hypervisors (from>to) whose QEMUs could not connect for a migration, and why: each try costs TCP's full timeout (about 2 min). */
+  private readonly noPath = new Map<string, string>();
 
   readonly state: LibvirtState;
 
@@ -479,6 +481,9 @@ export class LibvirtProvider implements Provider {
   /** libvirt's live migration, the disk's top layer copied onto an overlay made there on the same base. */
   private async migrateLive(rec: VmRecord, target: string): Promise<void> {
     if (!rec.base) throw new LabError(`${rec.spec.name}: not a linked clone: live migration copies only a clone's own layer`);
+    const pair = `${rec.hypervisor}>${target}`;
+    const known = this.noPath.get(pair);
+    if (known) throw new LabError(known);
     await this.newDisk(target, rec, await this.volPath(target, rec.base));
     const host = uriHost(this.hv(target).uri);
     await this.session(rec.hypervisor).call(
@@ -494,7 +499,12 @@ export class LibvirtProvider implements Provider {
         connectUri(this.hv(target).uri, this.o.sshCommand),
       ],
       { timeoutMs: 10 * 60_000 },
-    );
+    ).catch((e: unknown) => {
+      const unreached = migrationPathFailure(messageOf(e), rec.hypervisor, target);
+      if (!unreached) throw e;
+      this.noPath.set(pair, unreached);
+      throw new LabError(unreached);
+    });
   }
 
   /** A stopped VM's disk, through this machine, to the same volume name there. */
@@ -619,3 +629,13 @@ function fileDigest(file: string): string {
   return d;
 }
 
+/**
+ * A migration whose QEMUs could not connect (memory or disk stream, source
+ * to target): said as the path that is missing and the usual fix, since
+ * virsh's own words name a QEMU command and a port.
+ */
+export function migrationPathFailure(message: string, from: string, to: string): string | undefined {
+  const m = /Failed to connect to '?([^':\s]+):(\d+)'?: (Connection timed out|No route to host|Connection refused|Network is unreachable)/.exec(message) ?? /unable to connect to server at '([^':\s]+):(\d+)': (Connection timed out|No route to host|Connection refused|Network is unreachable)/.exec(message);
+  if (!m) return undefined;
+  return `live migration ${from} -> ${to}: ${from} cannot reach ${m[1]}:${m[2]} (${m[3]}); libvirt's migration ports (49152-49215/tcp) on ${to} must be open to ${from}`;
+}
