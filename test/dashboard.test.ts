@@ -49,6 +49,26 @@ test('the dashboard at / shows hosts and the boot log, and follows callbacks and
     assert.equal(await page.locator('#hvcol').isVisible(), true);
     assert.equal(await page.locator('tr[data-host="demo-worker-2"] td:last-child').innerText(), '-');
 
+    // An image installing: its build's state and the stage its own callbacks report, counting on while at "started".
+    assert.equal(await page.locator('#images').innerText(), 'no images built yet');
+    await new Inventory(labPaths(dir)).update((d) => {
+      d.images.mini = { name: 'mini', state: 'installing', install: 'kernel', started: new Date().toISOString() };
+    });
+    const stage = (s: string) => fetch(`${server.url}/booted?host=mini&mac=52:54:00:aa:bb:09&ip=10.77.0.9&stage=${s}&token=${callbackToken(dir, 'mini')}`, { method: 'POST', body: s === 'started' ? '' : new URLSearchParams({ hostkey: hostKey }) });
+    assert.equal((await stage('started')).status, 200);
+    const image = page.locator('tr[data-image="mini"] td');
+    await page.waitForFunction(() => /^started, \d+ s so far$/.test(document.querySelector('tr[data-image="mini"] td:nth-child(3)')?.textContent ?? ''), undefined, { timeout: 5000 });
+    assert.deepEqual((await image.allInnerTexts()).slice(0, 2), ['mini', 'installing']);
+    await new Promise((r) => setTimeout(r, 1100));
+    assert.equal((await stage('installed')).status, 200);
+    await new Inventory(labPaths(dir)).update((d) => {
+      Object.assign(d.images.mini!, { state: 'installed', finished: new Date().toISOString() });
+    });
+    await page.waitForFunction(() => /^installed in [1-9]\d* s$/.test(document.querySelector('tr[data-image="mini"] td:nth-child(3)')?.textContent ?? ''), undefined, { timeout: 5000 });
+    assert.deepEqual((await image.allInnerTexts()).slice(0, 2), ['mini', 'installed']);
+    // The image VM is not a host: the hosts table has no row for it.
+    assert.equal(await page.locator('tr[data-host="mini"]').count(), 0);
+
     const shot = path.join(dir, 'dashboard.png');
     await page.screenshot({ path: shot, fullPage: true });
     assert.deepEqual([...readFileSync(shot).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);

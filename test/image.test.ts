@@ -43,13 +43,19 @@ test('image build by direct kernel boot: callback recorded, a rerun is a no-op, 
     assert.equal(unknown.stderr.trim().split('\n').length, 1);
     const image = db(dir).imageVms.mini!;
     assert.equal(image.bootCount, 1);
+    // The install's own callbacks: %pre said started, %post installed (the image VM is never booted from its disk here).
+    assert.deepEqual(Object.keys(image.stages ?? {}), ['started', 'installed'], JSON.stringify(image));
+    assert.ok(image.stages!.started! >= image.installStarted! && image.stages!.installed! > image.stages!.started!);
     assert.equal(db(dir).images.mini!.state, 'installed');
     assert.equal(existsSync(path.join(dir, 'inventory', 'server.json')), false, 'the build stopped its server');
 
     const again = await lab(['--lab', dir, 'image', 'build', 'mini']);
     assert.match(again.stdout, /^mini: installed already/m);
-    const list = JSON.parse((await lab(['--lab', dir, 'image', 'list', '--json'])).stdout) as { name: string; state: string; vm: string }[];
+    const list = JSON.parse((await lab(['--lab', dir, 'image', 'list', '--json'])).stdout) as { name: string; state: string; vm: string; stage?: { stage: string; seconds: number } }[];
     assert.deepEqual(list.find((r) => r.name === 'mini'), { ...list.find((r) => r.name === 'mini'), state: 'installed', vm: 'stopped' });
+    const took = Math.round((Date.parse(image.stages!.installed!) - Date.parse(image.stages!.started!)) / 1000);
+    assert.deepEqual(list.find((r) => r.name === 'mini')!.stage, { stage: 'installed', at: image.stages!.installed, seconds: took });
+    assert.match((await lab(['--lab', dir, 'image', 'list'])).stdout, new RegExp(`^mini .* installed in ${took} s `, 'm'));
 
     served = await serve(dir, { configuredPort: true });
     const clone = await lab(['--lab', dir, 'image', 'clone', 'mini', 'demo-worker-1']);

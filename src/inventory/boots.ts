@@ -1,6 +1,6 @@
 import { keyFingerprint } from './values.js';
 import type { DeclaredHost } from '../config/load.js';
-import { MAX_ALERTS, MAX_EVENTS, machineRecord, recordsOf, type Alert, type BootEvent, type HostRecord, type InventoryData } from './types.js';
+import { MAX_ALERTS, MAX_EVENTS, machineRecord, recordsOf, type Alert, type BootEvent, type HostRecord, type InstallStage, type InventoryData } from './types.js';
 import type { LogSink } from './store.js';
 import { closeWindow, windowOf } from './windows.js';
 
@@ -10,6 +10,12 @@ export interface Callback {
   mac: string;
   ip: string;
   hostKey?: string;
+  /**
+   * The install stage it reports: started (from %pre: no boot, no key),
+   * installed (from %post), up (the installed system booted). None: a boot,
+   * which is the installed system's first when the install had reached installed.
+   */
+  stage?: InstallStage;
 }
 
 /** What a callback is checked against beyond its token. */
@@ -113,6 +119,7 @@ export function acceptCallback(data: InventoryData, log: LogSink, cb: Callback, 
     ip = lease.ip;
   }
   const window = windowOf(data, cb.host, now);
+  if (cb.stage === 'started') return installStarted(data, log, cb, rules, ip, t);
   if (cb.hostKey && existing?.hostKey && existing.hostKey !== cb.hostKey && !window) {
     existing.refusedKey = { key: cb.hostKey, time: t, from: rules.peer };
     const detail = `offered ${keyFingerprint(cb.hostKey)}, pinned ${keyFingerprint(existing.hostKey)}: refused and not used; if you reinstalled it yourself, accept it with \`lab hosts rekey ${cb.host}\``;
@@ -131,9 +138,30 @@ export function acceptCallback(data: InventoryData, log: LogSink, cb: Callback, 
   h.lastSeen = t;
   h.lastCallback = t;
   h.bootCount += 1;
+  // The install under way (its %pre called back), or, without a %pre callback, the kickstart's fetch as its start.
+  if (cb.stage === 'installed') h.stages = { ...(h.stages && !h.stages.installed ? h.stages : h.installStarted ? { started: h.installStarted } : {}), installed: t };
+  else if (h.stages?.installed && !h.stages.up) h.stages.up = t;
   // The install this window was opened for has called back: it is over.
   if (window) closeWindow(data, cb.host);
   pushEvent(data, { time: t, kind: 'callback', host: h.name, ip, mac: cb.mac });
   log(bootLogLine(t, { ...cb, ip }));
+  return { ok: true, host: h };
+}
+
+/**
+ * An installer's %pre saying it runs: the host is installing, from now (a
+ * new install: the stages of an older one are dropped). Not a boot: no
+ * count, no key, the install window stays open for the callback that ends it.
+ */
+function installStarted(data: InventoryData, log: LogSink, cb: Callback, rules: CallbackRules, ip: string, t: string): Accepted {
+  if (!rules.declared && !machineRecord(data, cb.host)) undeclared.set(data.hosts, (undeclared.get(data.hosts) ?? 0) + 1);
+  const h = machineFor(data, cb.host, t, rules.declared);
+  h.mac = cb.mac;
+  h.state = 'installing';
+  h.lastSeen = t;
+  h.stages = { started: t };
+  pushEvent(data, { time: t, kind: 'stage', stage: 'started', host: h.name, ip, mac: cb.mac });
+  // "!" keeps the line out of what `lab hosts reset` reads back as boots.
+  log(`${t} !stage started ${h.name} ${ip} ${cb.mac}`);
   return { ok: true, host: h };
 }

@@ -32,6 +32,7 @@ const host = z.looseObject({
   lastSeen: time,
   lastCallback: time.optional(),
   installStarted: time.optional(),
+  stages: z.looseObject({ started: time.optional(), installed: time.optional(), up: time.optional() }).optional(),
   lastProbe: time.optional(),
   bootCount: z.number().int().min(0),
   reach: z.looseObject({ address: ip, port: z.number().int().min(1).max(65535) }).optional(),

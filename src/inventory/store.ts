@@ -150,6 +150,18 @@ export class Inventory {
     });
   }
 
+  /**
+   * Read and check the database now, so that the first change does not pay
+   * for it: a server does this before it listens, and a storm's first
+   * callbacks then wait for no parse of thousands of hosts. Not under the
+   * lock: a commit uses it only while the files are still the ones read.
+   */
+  async preload(): Promise<void> {
+    const disk = await this.load();
+    // A file of an older version is rewritten at its first change: that commit must read it itself.
+    if (!wasMigrated(disk.data)) this.last ??= disk;
+  }
+
   /** The inventory on disk, as a commit starts from it (under the lock). */
   private async load(): Promise<OnDisk> {
     return (await this.file.state()) ?? { data: emptyInventory(), seq: 0, torn: false, id: await identity(this.paths.db, this.paths.journal) };

@@ -30,6 +30,8 @@ export interface HostRecord {
   lastSeen: string;
   lastCallback?: string;
   installStarted?: string;
+  /** When its newest install reached each stage, as its own callbacks said (%pre, %post, the first boot after). */
+  stages?: InstallStages;
   lastProbe?: string;
   bootCount: number;
   reach?: Reach;
@@ -72,9 +74,17 @@ export interface Lease {
   mac: string;
 }
 
+/** The stages an install reports by callback: its %pre ran, its %post ran, the installed system booted. */
+export const INSTALL_STAGES = ['started', 'installed', 'up'] as const;
+export type InstallStage = (typeof INSTALL_STAGES)[number];
+/** ISO times, per stage reached. */
+export type InstallStages = Partial<Record<InstallStage, string>>;
+
 export interface BootEvent {
   time: string;
-  kind: 'kickstart' | 'callback';
+  kind: 'kickstart' | 'callback' | 'stage';
+  /** kind stage: which one. */
+  stage?: InstallStage;
   host: string;
   ip?: string;
   mac?: string;

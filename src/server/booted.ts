@@ -95,7 +95,7 @@ async function answer(ctx: AppContext, req: IncomingMessage): Promise<Answer> {
     ctx.log(`refused callback of ${cb.host} from ${peer}: ${r.error}`);
     return refused(r.status, r.error);
   }
-  ctx.log(`booted ${cb.host} ${r.host.ip} ${cb.mac}${declared ? '' : ' (not declared in environments.ts)'}`);
+  ctx.log(`${cb.stage === 'started' ? 'installing' : cb.stage === 'installed' ? 'installed' : 'booted'} ${cb.host} ${r.host.ip ?? cb.ip} ${cb.mac}${declared ? '' : ' (not declared in environments.ts)'}`);
   return { status: 200, body: { ok: true, host: r.host.name, bootCount: r.host.bootCount, declared: Boolean(declared) } };
 }
 

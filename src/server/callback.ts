@@ -1,6 +1,7 @@
 import net from 'node:net';
 import type { Callback } from '../inventory/boots.js';
 import { parseHostKey, parseHostName, parseMac } from '../inventory/values.js';
+import { INSTALL_STAGES } from '../inventory/types.js';
 
 /**
  * Parsing of boot callbacks and names at the HTTP edge: what comes in is
@@ -36,13 +37,16 @@ export function parseCallback(query: Record<string, unknown>, body: unknown, pee
   const rawIp = field('ip');
   const ip = rawIp === undefined || rawIp === '' ? peer : String(rawIp);
   if (net.isIP(ip) === 0) return { ok: false, status: 400, error: 'ip: expected an IPv4 or IPv6 address' };
+  const rawStage = field('stage');
+  const stage = rawStage === undefined || rawStage === '' ? undefined : INSTALL_STAGES.find((x) => x === rawStage);
+  if (rawStage !== undefined && rawStage !== '' && !stage) return { ok: false, status: 400, error: `stage: expected one of ${INSTALL_STAGES.join(', ')}` };
   const rawKey = one(b.hostkey) ?? one(b.hostKey) ?? (typeof body === 'string' && body.trim() ? body : undefined);
   let hostKey: string | undefined;
   if (rawKey !== undefined) {
     hostKey = parseHostKey(rawKey);
     if (!hostKey) return { ok: false, status: 400, error: 'hostkey: expected an SSH public key such as "ssh-ed25519 AAAA..."' };
   }
-  return { ok: true, callback: { host, mac, ip, hostKey } };
+  return { ok: true, callback: { host, mac, ip, hostKey, ...(stage ? { stage } : {}) } };
 }
 
 /** The first token given (query, body, then Authorization: Bearer); an empty one does not hide a later one. */

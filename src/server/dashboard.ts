@@ -2,7 +2,7 @@ import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Inventory } from '../inventory/store.js';
-import type { HostRecord } from '../inventory/types.js';
+import type { HostRecord, InventoryData } from '../inventory/types.js';
 import { byName } from '../hosts/manager.js';
 
 /**
@@ -27,6 +27,23 @@ export interface DashboardHost {
   hypervisor?: string;
   /** A host key offered and refused since the last accepted one. */
   keyRefused?: string;
+  /** Its newest install's stages (a host that installs itself). */
+  stages?: HostRecord['stages'];
+}
+
+/** An image as the page shows it: its build's state and its VM's install stages. */
+export interface DashboardImage {
+  name: string;
+  state?: string;
+  address?: string;
+  stages?: HostRecord['stages'];
+  /** Why its build failed or stalled. */
+  reason?: string;
+}
+
+function imagesOf(data: InventoryData): DashboardImage[] {
+  const names = [...new Set([...Object.keys(data.images), ...Object.keys(data.imageVms)])].sort();
+  return names.map((n) => ({ name: n, state: data.images[n]?.state, address: data.imageVms[n]?.ip, stages: data.imageVms[n]?.stages, reason: data.images[n]?.reason }));
 }
 
 const LOG_LINES = 200;
@@ -35,7 +52,7 @@ const ALERTS = 50;
 function hostsOf(records: Record<string, HostRecord>): DashboardHost[] {
   return Object.values(records)
     .sort(byName)
-    .map((h) => ({ name: h.name, env: h.env, role: h.role, state: h.state, address: h.ip, lastCallback: h.lastCallback, bootCount: h.bootCount, serviceVersion: h.serviceVersion, hypervisor: h.hypervisor, keyRefused: h.refusedKey?.time }));
+    .map((h) => ({ name: h.name, env: h.env, role: h.role, state: h.state, address: h.ip, lastCallback: h.lastCallback, bootCount: h.bootCount, serviceVersion: h.serviceVersion, hypervisor: h.hypervisor, keyRefused: h.refusedKey?.time, stages: h.stages }));
 }
 
 /** The boot log from byte offset `from`: its complete lines, and where the next read starts. */
@@ -78,6 +95,7 @@ export class DashboardFeed {
   private ticking?: Promise<void>;
   private lastTick = 0;
   private hosts = '[]';
+  private images = '[]';
   private alerts = '[]';
   private offset = 0;
   private recent: string[] = [];
@@ -119,6 +137,7 @@ export class DashboardFeed {
       `event: lab\ndata: ${JSON.stringify({ name: this.labName() })}\n\n` +
         `event: log\ndata: ${JSON.stringify(this.recent)}\n\n` +
         `event: hosts\ndata: ${this.hosts}\n\n` +
+        `event: images\ndata: ${this.images}\n\n` +
         `event: alerts\ndata: ${this.alerts}\n\n`,
     );
   }
@@ -164,6 +183,11 @@ export class DashboardFeed {
       this.hosts = hosts;
       changes += `event: hosts\ndata: ${hosts}\n\n`;
     }
+    const images = JSON.stringify(imagesOf(data));
+    if (images !== this.images) {
+      this.images = images;
+      changes += `event: images\ndata: ${images}\n\n`;
+    }
     const alerts = JSON.stringify((data.alerts ?? []).slice(-ALERTS));
     if (alerts !== this.alerts) {
       this.alerts = alerts;
@@ -205,6 +229,11 @@ export const DASHBOARD_HTML = `<!doctype html>
   <thead><tr><th>Host</th><th>Env</th><th>Role</th><th>State</th><th>Address</th><th>Last callback</th><th>Boots</th><th>Service version</th><th id="hvcol" hidden>Hypervisor</th></tr></thead>
   <tbody id="hosts"><tr><td colspan="8">no hosts yet</td></tr></tbody>
 </table>
+<h2>Images</h2>
+<table>
+  <thead><tr><th>Image</th><th>State</th><th>Install</th><th>Address</th><th>Reason</th></tr></thead>
+  <tbody id="images"><tr><td colspan="5">no images built yet</td></tr></tbody>
+</table>
 <h2>Alerts</h2>
 <ul id="alerts"><li>none</li></ul>
 <h2>Boot log</h2>
@@ -213,6 +242,16 @@ export const DASHBOARD_HTML = `<!doctype html>
   const $ = (id) => document.getElementById(id);
   const cell = (text, cls) => { const td = document.createElement('td'); td.textContent = text ?? '-'; if (cls) td.className = cls; return td; };
   let hosts = [];
+  let images = [];
+  // How far an install got, from its stage callbacks; one still at "started" counts on.
+  const stageText = (st) => {
+    if (!st) return undefined;
+    const from = Date.parse(st.started ?? st.installed ?? st.up);
+    const secs = (iso) => Math.max(0, Math.round((Date.parse(iso) - from) / 1000));
+    if (st.up) return 'up ' + secs(st.up) + ' s after it started';
+    if (st.installed) return 'installed in ' + secs(st.installed) + ' s';
+    if (st.started) return 'started, ' + secs(new Date().toISOString()) + ' s so far';
+  };
   const ago = (iso) => { if (!iso) return '-'; const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000)); return s < 60 ? s + 's ago' : s < 3600 ? Math.floor(s / 60) + 'm ago' : Math.floor(s / 3600) + 'h ago'; };
   function render() {
     const body = $('hosts');
@@ -222,10 +261,16 @@ export const DASHBOARD_HTML = `<!doctype html>
     body.replaceChildren(...(hosts.length ? hosts.map((h) => {
       const tr = document.createElement('tr');
       tr.dataset.host = h.name;
-      tr.append(cell(h.name), cell(h.env), cell(h.role), cell(h.keyRefused ? h.state + ' · key refused' : h.state, 'state ' + h.state + (h.keyRefused ? ' alert' : '')), cell(h.address), cell(ago(h.lastCallback)), cell(String(h.bootCount)), cell(h.serviceVersion));
+      tr.append(cell(h.name), cell(h.env), cell(h.role), cell(h.keyRefused ? h.state + ' · key refused' : h.state === 'installing' && h.stages ? h.state + ' · ' + stageText(h.stages) : h.state, 'state ' + h.state + (h.keyRefused ? ' alert' : '')), cell(h.address), cell(ago(h.lastCallback)), cell(String(h.bootCount)), cell(h.serviceVersion));
       if (hv) tr.append(cell(h.hypervisor));
       return tr;
     }) : [Object.assign(document.createElement('tr'), { innerHTML: '<td colspan="8">no hosts yet</td>' })]));
+    $('images').replaceChildren(...(images.length ? images.map((i) => {
+      const tr = document.createElement('tr');
+      tr.dataset.image = i.name;
+      tr.append(cell(i.name), cell(i.state ?? 'not built', 'state ' + (i.state === 'installed' ? 'up' : i.state === 'failed' ? 'down' : 'installing')), cell(stageText(i.stages)), cell(i.address), cell(i.reason));
+      return tr;
+    }) : [Object.assign(document.createElement('tr'), { innerHTML: '<td colspan="5">no images built yet</td>' })]));
   }
   const events = new EventSource('/api/events');
   events.addEventListener('open', () => { $('status').textContent = 'live'; });
@@ -233,6 +278,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   // Every connection starts with the whole picture: a reconnect must not repeat the log.
   events.addEventListener('lab', (e) => { $('name').textContent = JSON.parse(e.data).name; $('log').textContent = ''; });
   events.addEventListener('hosts', (e) => { hosts = JSON.parse(e.data); render(); });
+  events.addEventListener('images', (e) => { images = JSON.parse(e.data); render(); });
   events.addEventListener('alerts', (e) => {
     const list = JSON.parse(e.data).reverse();
     $('alerts').replaceChildren(...(list.length ? list.map((a) => {

@@ -98,6 +98,8 @@ export async function startServer(initial: Lab, opts: ServeOptions = {}): Promis
   const { watch } = await import('chokidar');
   const { handler, feed } = createApp({ lab: () => lab, inventory, serving, log, names, undeclared: opts.undeclared, onStorageFailure: opts.onStorageFailure });
   const server = createServer(handler);
+  // A database that cannot be read stops the server here, in one line, rather than failing its first callbacks.
+  await inventory.preload();
   try {
     await listen(server, port, bind);
   } catch (e) {

@@ -85,7 +85,10 @@ test('the CentOS kickstart is complete for an unattended RHEL 9 install', async 
     }
     assert.ok(ks.includes(`sshkey --username=root "${pub}"`));
     assert.ok(ks.includes(`--data-urlencode "hostkey@/etc/ssh/ssh_host_ed25519_key.pub"`));
-    assert.ok(ks.includes(`"http://10.77.0.1:8077/booted?host=prod-worker-3&token=${token}&mac=\${mac}&ip=\${ip}"`));
+    assert.ok(ks.includes(`"http://10.77.0.1:8077/booted?host=prod-worker-3&token=${token}&stage=\$1&mac=\${mac}&ip=\${ip}"`), 'the callback kept on the host');
+    assert.match(ks, /^%pre --log=\/tmp\/lab-pre\.log\n[\s\S]*?&stage=started&[\s\S]*?^%end$/m);
+    assert.match(ks, /^\/usr\/local\/sbin\/lab-callback installed$/m);
+    assert.match(ks, /^ExecStart=\/usr\/local\/sbin\/lab-callback up$/m);
     // Commands RHEL 9's syntax no longer has.
     assert.doesNotMatch(ks, /^(install|device|deviceprobe|dmraid|multipath|auth|authconfig|upgrade)\b/m);
     assert.doesNotMatch(ks, /\{\{|\{%|undefined/, 'fully rendered');
@@ -120,7 +123,7 @@ test('lab kickstart --lint passes the scaffold and names what an unattended inst
     const file = path.join(dir, 'kickstart', 'centos-ks.cfg');
     const ks = readFileSync(file, 'utf8');
     // pykickstart's validator accepts all of this; an install would hang or never report back.
-    writeFileSync(file, ks.replace(/^timezone .*$/m, '').replace(/^reboot .*$/m, '').replace(/^curl .*\\\n.*\\\n.*$/m, 'true').concat('\nauthconfig --enableshadow\n'));
+    writeFileSync(file, ks.replace(/^timezone .*$/m, '').replace(/^reboot .*$/m, '').replace(/^exec curl .*\\\n.*\\\n.*$/m, 'true').concat('\nauthconfig --enableshadow\n'));
     const bad = await lab(['kickstart', 'prod-worker-1', '--lint', '--lab', dir]);
     assert.equal(bad.exitCode, 1);
     const lines = bad.stdout.trim().split('\n');

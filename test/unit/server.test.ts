@@ -67,7 +67,8 @@ test('GET /ks/<host> inside its install window renders that host\'s kickstart, w
   assert.match(ks, /^# lab kickstart for demo-worker-1 \(env demo, role worker, image mini\)/);
   assert.match(ks, /^network --bootproto=dhcp --hostname=demo-worker-1$/m);
   assert.ok(ks.includes(`sshkey --username=root "${hostKey}"`), 'the lab key');
-  assert.ok(ks.includes(`http://10.0.2.2:${port}/booted?host=demo-worker-1&token=${token('demo-worker-1')}&mac=`), "callback URL with the host's own token, as guests see the server");
+  assert.ok(ks.includes(`http://10.0.2.2:${port}/booted?host=demo-worker-1&token=${token('demo-worker-1')}&stage=started&mac=`), "%pre's callback: the host's own token, as guests see the server");
+  assert.ok(ks.includes(`http://10.0.2.2:${port}/booted?host=demo-worker-1&token=${token('demo-worker-1')}&stage=\${LAB_STAGE:-installed}&mac=`), "%post's");
   const h = (await hosts()).find((x) => x.name === 'demo-worker-1')!;
   assert.equal(h.state, 'installing');
   // The MAC a request claims is not taken: the lease is the host's MAC.
@@ -97,6 +98,32 @@ test('unknown hosts and path tricks get 404 with a message', async () => {
     assert.ok(body.error.length > 0);
     assert.doesNotMatch(JSON.stringify(body), /defineLab|root:x:/);
   }
+});
+
+test("an install's stages come back as callbacks: %pre started (no boot, no key), %post installed, the first boot up; the next install starts over; an unknown stage is refused", async () => {
+  const mac = leaseMac('demo-worker-2');
+  const q = (stage?: string) => `host=demo-worker-2&mac=${mac}&token=${token('demo-worker-2')}${stage === undefined ? '' : `&stage=${stage}`}`;
+  const me = async () => (await hosts()).find((x) => x.name === 'demo-worker-2')!;
+  const before = [db(), bootLog()];
+  assert.equal((await callBack(q('finished'))).status, 400);
+  assert.deepEqual([db(), bootLog()], before, 'nothing recorded');
+  assert.equal((await callBack(q('started'), '')).status, 200);
+  let h = await me();
+  assert.deepEqual([h.state, h.bootCount, h.hostKey, Object.keys(h.stages ?? {})], ['installing', 0, undefined, ['started']]);
+  assert.match(bootLog(), / !stage started demo-worker-2 /);
+  assert.equal((await callBack(q('installed'), hostKey, { 'content-type': 'text/plain' })).status, 200);
+  h = await me();
+  assert.deepEqual([h.state, h.bootCount, h.hostKey, Object.keys(h.stages!)], ['up', 1, hostKey.split(' ').slice(0, 2).join(' '), ['started', 'installed']]);
+  assert.ok(h.stages!.installed! >= h.stages!.started!);
+  // The installed system's boots: the first is "up", later ones leave it.
+  assert.equal((await callBack(q('up'), hostKey, { 'content-type': 'text/plain' })).status, 200);
+  const up = (await me()).stages!.up;
+  assert.ok(up);
+  assert.equal((await callBack(q(), hostKey, { 'content-type': 'text/plain' })).status, 200);
+  assert.equal((await me()).stages!.up, up);
+  // A new install starts over.
+  assert.equal((await callBack(q('started'))).status, 200);
+  assert.deepEqual(Object.keys((await me()).stages!), ['started']);
 });
 
 test('callbacks with a bad or missing token, or malformed fields, change nothing', async () => {
