@@ -71,6 +71,16 @@ test('image build by direct kernel boot: callback recorded, a rerun is a no-op, 
     const key = readFileSync(path.join(dir, 'inventory', 'lab_ed25519'), 'utf8');
     assert.equal((await sshRun(w.reach!.port, key, w.hostKey!.split(' ')[1]!, 'hostname')).trim(), 'demo-worker-1');
 
+    // Typed into its serial console, the guest's shell runs it: piped in (the output shown until the console is quiet) and from a terminal (script's pty: raw keys, Ctrl-] detaches).
+    const typed = await execa(process.execPath, [cli, '--lab', dir, 'console', 'demo-worker-1'], { input: 'echo typed-$((6*7))\n', reject: false, timeout: 30_000 });
+    assert.equal(typed.exitCode, 0, typed.stderr);
+    assert.match(typed.stdout, /typed-42/);
+    assert.match(typed.stderr, /^demo-worker-1: attached to its serial console; detach with Ctrl-\]$/m);
+    assert.match(typed.stderr, /^demo-worker-1: input ended$/m);
+    const term = await execa('sh', ['-c', `(printf 'echo tty-$((6*7))\\r'; sleep 3; printf '\\035') | script -qfec "${process.execPath} ${cli} --lab ${dir} console demo-worker-1" /dev/null`], { reject: false, timeout: 30_000 });
+    assert.match(term.stdout, /tty-42/, term.stdout + term.stderr);
+    assert.match(term.stdout, /demo-worker-1: detached/);
+
     // Its console followed while it runs: the follow ends by itself when the VM stops.
     const follow = execa(process.execPath, [cli, '--lab', dir, 'console', 'demo-worker-1', '--follow'], { reject: false });
     await new Promise((r) => setTimeout(r, 1500));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { lab, tempLab, readJson, repo, eventually } from './helpers.js';
+import { lab, tempLab, readJson, repo, eventually, cli } from './helpers.js';
 import { makeLabBridge } from './netns.js';
 import { makeHypervisors, onHypervisors, tcpPath, type TestHypervisor } from './hypervisors.js';
 import type { InventoryData } from '../src/inventory/types.js';
@@ -213,9 +213,15 @@ test("provider libvirt without hypervisors: this machine's qemu:///system, its b
     assert.deepEqual(names.filter((n) => n.startsWith('lab-demo')).sort(), ['lab-demo-lb-1', 'lab-demo-worker-1']);
     const via = await run(['hello', 'test', '--via', 'lb']);
     assert.equal(via.exitCode, 0, via.stdout + via.stderr);
+    // lab console attaches through virsh console (it needs a terminal: script's pty here); Ctrl-] detaches.
+    const term = await execa('sh', ['-c', `(sleep 2; printf 'echo tty-$((6*7))\\r'; sleep 3; printf '\\035') | script -qfec "${[...prefix, process.execPath, cli, '--lab', dir, 'console', 'demo-worker-1'].join(' ')}" /dev/null`], { reject: false, timeout: 60_000 });
+    assert.match(term.stdout, /attaching with virsh; detach with Ctrl-\][^]*tty-42/, term.stdout + term.stderr);
     const stop = await run(['env', 'stop', 'demo']);
     assert.equal(stop.exitCode, 0, stop.stdout + stop.stderr);
     assert.equal((await virsh(['domstate', 'lab-demo-worker-1'])).trim(), 'shut off');
+    // The console's log (virtlogd's, in lab's pool) read back: the boot as it showed, and what was typed.
+    const shown = await run(['console', 'demo-worker-1']);
+    assert.match(shown.stdout, /booting demo-worker-1[^]*tty-42/, shown.stdout + shown.stderr);
   } finally {
     if (dir) await run(['env', 'stop', 'demo', '--deadline', '0']).catch(() => undefined);
     await made?.cleanup();

@@ -99,6 +99,9 @@ export interface ProviderKind {
   scaffold?(source: string): string;
 }
 
+/** A serial console to attach to: a Unix socket carrying its bytes (QEMU's chardev), or a program that attaches the terminal itself (virsh console). */
+export type ConsoleAttach = { socket: string } | { command: string[]; detachKey: string };
+
 export interface Provider {
   readonly name: string;
   create(spec: VmSpec): Promise<VmInfo>;
@@ -112,6 +115,8 @@ export interface Provider {
   list(): Promise<VmInfo[]>;
   /** The guest's serial console output so far, terminal escapes removed ('' before there is any): a failed build's report, `lab console`, `--follow`. */
   console(name: string): Promise<string>;
+  /** How to type into a running VM's serial console (`lab console <vm>`): a socket lab connects to, or a program that attaches itself. */
+  consoleAttach?(name: string): Promise<ConsoleAttach>;
   /**
    * The install called back: its next boots must not start the installer
    * again (Cobbler's netboot flag). For a provider that installs through a

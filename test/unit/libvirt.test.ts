@@ -49,7 +49,7 @@ test('domain XML: every value escaped, direct kernel boot, the NIC on the bridge
   assert.match(xml, /<domain type='qemu'>/);
   assert.match(xml, /<cmdline>console=ttyS0 lab\.host=w1 x=&apos;&lt;&amp;&gt;&quot;&apos;<\/cmdline>/);
   assert.match(xml, /<interface type='bridge'><source bridge='br0'\/><mac address='52:54:00:12:34:56'\/>/);
-  assert.match(xml, /<serial type='file'><source path='\/p\/lab-w1\.console' append='on'\/>/);
+  assert.match(xml, /<serial type='pty'><log file='\/p\/lab-w1\.console' append='on'\/>/);
   assert.match(xml, /<entry name='opt\/lab\/token'>a&amp;b<\/entry>/);
   assert.match(xml, /<on_reboot>destroy<\/on_reboot>/);
   assert.doesNotMatch(domainXml({ ...domain, kernel: undefined }), /<kernel>/);

@@ -176,3 +176,45 @@ test('a host\'s result from what was thrown: refused, timeout, unreachable, fail
   bug.stack = `TypeError: x is not a function\n    at deploy (${hello.dir}/service.ts:12:3)\n    at run (/lab/dist/deploy/run.js:1:1)`;
   assert.equal(outcomeOf(bug, true, hello, 'deploy').detail, `hello/service.ts deploy threw: x is not a function (at deploy (${hello.dir}/service.ts:12:3))`);
 });
+
+test('a console attach types input through, shows the answer until the console is quiet after piped input ends, detaches at Ctrl-] (bytes before it still sent), and says why it ended', async () => {
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const path = await import('node:path');
+  const net = await import('node:net');
+  const { PassThrough } = await import('node:stream');
+  const { attachConsole, DETACH } = await import('../../src/providers/attach.js');
+  const dir = mkdtempSync(path.join(tmpdir(), 'lab-attach-'));
+  const socket = path.join(dir, 'console.sock');
+  const got: string[] = [];
+  // A guest that answers each line after a while, in upper case.
+  const guest = net.createServer((c) => c.on('data', (d) => { got.push(String(d)); setTimeout(() => c.write(String(d).toUpperCase()), 100); }));
+  await new Promise<void>((r) => guest.listen(socket, r));
+  const io = () => {
+    const input = new PassThrough();
+    const output = new PassThrough();
+    const said: string[] = [];
+    let shown = '';
+    output.on('data', (d: Buffer) => (shown += String(d)));
+    return { input, output, said, shown: () => shown, say: (l: string) => said.push(l) };
+  };
+  try {
+    const piped = io();
+    const ended = attachConsole('w1', { socket }, piped, 400);
+    piped.input.end('uptime\n');
+    assert.equal(await ended, 'input ended');
+    assert.equal(piped.shown(), 'UPTIME\n', 'the answer that came after the input ended');
+    assert.deepEqual(piped.said, ['w1: attached to its serial console; detach with Ctrl-]']);
+    const keys = io();
+    const detached = attachConsole('w1', { socket }, keys, 400);
+    await new Promise((r) => setTimeout(r, 50));
+    keys.input.write(Buffer.from([0x6c, 0x73, 0x0d, DETACH, 0x78]));
+    assert.equal(await detached, 'detached');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(got, ['uptime\n', 'ls\r'], 'what came before Ctrl-] went in, nothing after it');
+    await assert.rejects(attachConsole('w2', { socket: path.join(dir, 'none.sock') }, io()), /^EnvironmentError: w2: its console socket does not answer \(ENOENT\): is the VM running\?$/);
+  } finally {
+    guest.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -80,7 +80,8 @@ export function domainXml(d: Domain): string {
     '  <devices>',
     ...disks,
     xml`    <interface type='bridge'><source bridge='${d.nic.bridge}'/><mac address='${d.nic.mac}'/><model type='virtio'/></interface>`,
-    xml`    <serial type='file'><source path='${d.console}' append='on'/><target port='0'/></serial>`,
+    // A pty virsh console attaches to, its every byte logged to the file by virtlogd, attached or not.
+    xml`    <serial type='pty'><log file='${d.console}' append='on'/><target port='0'/></serial>`,
     "    <video><model type='none'/></video>",
     "    <memballoon model='none'/>",
     '  </devices>',

@@ -8,7 +8,7 @@ import { writeFileAtomicSync } from '../../util/files.js';
 import { KeyedQueue } from '../../util/queue.js';
 import { waitUntil } from '../../util/wait.js';
 import { effectiveBoot } from '../boot.js';
-import type { Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
+import type { ConsoleAttach, Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
 import { domainXml, type Domain, type DomainDisk } from './domain.js';
 import { place, type Room } from './placement.js';
 import { HypervisorDown, Virsh } from './virsh.js';
@@ -573,6 +573,12 @@ export class LibvirtProvider implements Provider {
 
   async list(): Promise<VmInfo[]> {
     return Promise.all(this.state.records().map((r) => this.info(r.spec.name)));
+  }
+
+  /** virsh console, which needs a terminal: on the VM's hypervisor, through the lab's own ssh for qemu+ssh. */
+  async consoleAttach(name: string): Promise<ConsoleAttach> {
+    const rec = this.mustRecord(name);
+    return { command: ['virsh', '-c', connectUri(this.hv(rec.hypervisor).uri, this.o.sshCommand), 'console', '--force', this.domain(name)], detachKey: 'Ctrl-]' };
   }
 
   async console(name: string): Promise<string> {

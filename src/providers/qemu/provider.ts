@@ -6,7 +6,7 @@ import path from 'node:path';
 import { KeyedQueue } from '../../util/queue.js';
 import { LabError, UsageError } from '../../errors.js';
 import { run } from '../../util/exec.js';
-import type { Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
+import type { ConsoleAttach, Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
 import { accelerator } from './accel.js';
 import { qmp } from './qmp.js';
 import { effectiveBoot } from '../boot.js';
@@ -43,8 +43,15 @@ export class QemuProvider implements Provider {
   }
   /** Unix socket paths are limited to 108 bytes; a deep lab folder gets one in the temp folder. */
   private qmpSocket(name: string): string {
-    const p = this.file(name, 'qmp.sock');
-    return p.length < 100 ? p : path.join(tmpdir(), `lab-${createHash('sha256').update(p).digest('hex').slice(0, 16)}.qmp`);
+    return this.socketPath(name, 'qmp');
+  }
+  private consoleSocket(name: string): string {
+    return this.socketPath(name, 'console');
+  }
+  /** A Unix socket's path in the VM's folder, or in the temp folder where that is too long for one (108 bytes). */
+  private socketPath(name: string, what: string): string {
+    const p = this.file(name, `${what}.sock`);
+    return p.length < 100 ? p : path.join(tmpdir(), `lab-${createHash('sha256').update(p).digest('hex').slice(0, 16)}.${what}`);
   }
   private spec(name: string): VmSpec {
     const f = this.file(name, 'vm.json');
@@ -84,7 +91,8 @@ export class QemuProvider implements Provider {
       '-daemonize',
       '-pidfile', this.file(name, 'qemu.pid'),
       '-qmp', `unix:${this.qmpSocket(name)},server=on,wait=off`,
-      '-chardev', `file,id=console,path=${this.file(name, 'console.log')},append=on`,
+      // A socket to type into (lab console) whose every byte also goes to console.log, attached or not.
+      '-chardev', `socket,id=console,path=${this.consoleSocket(name)},server=on,wait=off,logfile=${this.file(name, 'console.log')},logappend=on`,
       '-serial', 'chardev:console',
       '-drive', `file=${this.file(name, 'disk.qcow2')},if=virtio,format=qcow2`,
       ...this.netArgs(spec, opts),
@@ -189,5 +197,9 @@ export class QemuProvider implements Provider {
   async console(name: string): Promise<string> {
     const f = this.file(name, 'console.log');
     return existsSync(f) ? consoleText(readFileSync(f, 'utf8')) : '';
+  }
+
+  async consoleAttach(name: string): Promise<ConsoleAttach> {
+    return { socket: this.consoleSocket(name) };
   }
 }
