@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -9,13 +9,13 @@ import { Inventory } from '../src/inventory/store.js';
 import { labPaths } from '../src/project/paths.js';
 
 /** The dashboard in headless Chromium (Debian's), driven by playwright-core: it follows the lab live. */
-test('the dashboard at / shows hosts and the boot log, and follows callbacks and inventory changes without a reload', { timeout: 120_000 }, async () => {
+test('the dashboard at / shows environments by group with their monitor\'s figures and decisions, hosts, images installing, alerts and the boot log, live without a reload, at 1280 and 390 px', { timeout: 120_000 }, async () => {
   const { dir, cleanup } = await tempLab(userNetworking);
   const server = await serve(dir);
   const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
   try {
     const hostKey = readFileSync(path.join(dir, 'inventory', 'lab_ed25519.pub'), 'utf8').trim();
-    const page = await browser.newPage({ viewport: { width: 1100, height: 700 } });
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     await page.goto(`${server.url}/`);
     await page.getByText('live', { exact: true }).waitFor();
     assert.equal(await page.locator('#hosts').innerText(), 'no hosts yet');
@@ -69,14 +69,69 @@ test('the dashboard at / shows hosts and the boot log, and follows callbacks and
     // The image VM is not a host: the hosts table has no row for it.
     assert.equal(await page.locator('tr[data-host="mini"]').count(), 0);
 
-    const shot = path.join(dir, 'dashboard.png');
-    await page.screenshot({ path: shot, fullPage: true });
-    assert.deepEqual([...readFileSync(shot).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-    assert.ok(statSync(shot).size > 10_000, 'a real picture, not an empty page');
-    // Kept for people to look at after the run.
-    const keep = path.join(process.env.LAB_TEST_ARTIFACTS ?? path.join(tmpdir(), 'lab-test-artifacts'), 'dashboard.png');
-    mkdirSync(path.dirname(keep), { recursive: true });
-    copyFileSync(shot, keep);
+    // Environments as groups against their bounds: the hosts recorded so far, the others off.
+    const workers = page.locator('[data-group="demo/worker"]');
+    await workers.waitFor({ timeout: 5000 });
+    assert.equal(await workers.locator('.bounds').innerText(), 'hello 1.0.0 · 1 live of 1..2');
+    assert.deepEqual(await page.locator('[data-group="demo/lb"] .slot').allInnerTexts(), ['demo-lb-1']);
+    assert.deepEqual(await workers.locator('.slot').allInnerTexts(), ['demo-worker-1 1.0.0 @hv2', 'demo-worker-2 (down)']);
+    assert.equal(await page.locator('[data-group="prod/worker"] .slot').count(), 8, 'prod: its max of 8 slots, all off');
+    // A host down is an alert.
+    assert.match(await page.locator('#alerts').innerText(), /demo-worker-2 host-down: does not answer/);
+
+    // The monitor's own log (lines as lab monitor writes them): load and latency per worker, the group's mean against its marks, each decision.
+    const t = (ago: number) => new Date(Date.now() - ago * 1000).toISOString();
+    const decision = (ago: number, action: string, reason: string, load: number, host?: string) =>
+      JSON.stringify({ time: t(ago), env: 'demo', event: 'decision', group: 'demo/worker', action, host, reason, inputs: { live: 1, healthy: 1, booting: 0, capacity: 1, min: 1, max: 2, meanLoad: load, missingFigures: 0 }, hosts: [{ name: 'demo-worker-1', state: 'live', load, healthy: true, latencyMs: 40 + load * 10 }] });
+    const lines = [
+      JSON.stringify({ time: t(600), env: 'demo', event: 'start', intervalMs: 3000, policy: { high: 0.7, low: 0.2, sustain: 3, cooldownMs: 60000, unhealthyAfter: 3, backoffMs: 60000 } }),
+      decision(300, 'hold', 'load 0.1 within 0.2..0.7 (or not for 3 intervals yet)', 0.1),
+      decision(200, 'hold', 'load 0.9 within 0.2..0.7 (or not for 3 intervals yet)', 0.9),
+      decision(100, 'scale-up', 'load 0.95 above 0.7 for 3 intervals', 0.95, 'demo-worker-2'),
+      decision(3, 'hold', 'load 0.5 within 0.2..0.7 (or not for 3 intervals yet)', 0.5),
+      '{"time": "torn line',
+    ];
+    writeFileSync(labPaths(dir).monitorLog('demo'), `${lines.join('\n')}\n`);
+    await page.locator('[data-chart="demo/worker"] polyline').waitFor({ timeout: 5000 });
+    assert.equal(await page.locator('[data-chart="demo/worker"] line.mark').count(), 2, 'the high and low marks');
+    assert.equal(await workers.locator('.caption').innerText(), 'mean load per cycle, last hour (dashed: high 0.7, low 0.2)');
+    assert.equal((await page.locator('[data-chart="demo/worker"] polyline').getAttribute('points'))!.split(' ').length, 4, 'one point per cycle');
+    assert.match(await workers.locator('[data-spark="demo-worker-1"]').innerText(), /demo-worker-1 load 0\.5 · 45 ms/);
+    assert.equal(await workers.locator('[data-spark="demo-worker-1"] polyline').count(), 2, 'load and latency');
+    assert.match(await workers.locator('.decided').innerText(), /^monitor \d+s ago: hold \(load 0\.5 within 0\.2\.\.0\.7/);
+    assert.deepEqual((await workers.locator('[data-timeline] li').allInnerTexts()).map((l) => l.slice(9)), ['scale-up demo-worker-2: load 0.95 above 0.7 for 3 intervals']);
+
+    // An image installing, from its %pre callback: counting on.
+    await new Inventory(labPaths(dir)).update((d) => {
+      d.images.mini = { name: 'mini', state: 'installing', install: 'kernel', started: new Date().toISOString() };
+    });
+    assert.equal((await stage('started')).status, 200);
+    await page.waitForFunction(() => /^started, \d+ s so far$/.test(document.querySelector('tr[data-image="mini"] td:nth-child(3)')?.textContent ?? ''), undefined, { timeout: 5000 });
+
+    const keep = (name: string) => {
+      const file = path.join(process.env.LAB_TEST_ARTIFACTS ?? path.join(tmpdir(), 'lab-test-artifacts'), name);
+      mkdirSync(path.dirname(file), { recursive: true });
+      return file;
+    };
+    const shoot = async (p: typeof page, name: string) => {
+      const shot = path.join(dir, name);
+      await p.screenshot({ path: shot, fullPage: true });
+      assert.deepEqual([...readFileSync(shot).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+      assert.ok(statSync(shot).size > 10_000, 'a real picture, not an empty page');
+      // Kept for people to look at after the run.
+      copyFileSync(shot, keep(name));
+    };
+    await shoot(page, 'dashboard.png');
+    // A phone's width: nothing wider than the screen but the tables, which scroll in their own box; the groups one above the other.
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, colorScheme: 'dark' });
+    await phone.goto(`${server.url}/`);
+    await phone.locator('[data-chart="demo/worker"] polyline').waitFor({ timeout: 5000 });
+    assert.equal(await phone.evaluate(() => document.documentElement.scrollWidth), 390, 'no sideways scrolling of the page');
+    const [lbBox, prodBox] = [await phone.locator('[data-env="demo"]').boundingBox(), await phone.locator('[data-env="prod"]').boundingBox()];
+    assert.ok(lbBox && prodBox && prodBox.y >= lbBox.y + lbBox.height && lbBox.width <= 390, 'environments stacked');
+    assert.ok(await phone.locator('tr[data-image="mini"]').isVisible());
+    assert.notEqual(await phone.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(247, 248, 250)', 'dark mode');
+    await shoot(phone, 'dashboard-390.png');
   } finally {
     await browser.close();
     await server.stop();

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { execa } from 'execa';
 import { writeFileSync } from 'node:fs';
-import { lab, tempLab, readJson } from './helpers.js';
+import { lab, tempLab, readJson, cli } from './helpers.js';
 import { makeLabBridge, serveInNs } from './netns.js';
 import type { InventoryData } from '../src/inventory/types.js';
 import type { HostStatus } from '../src/env/status.js';
@@ -62,8 +62,12 @@ test('env start-all brings up lb + workers with their services, a rerun changes 
     assert.deepEqual(again.json.services.map((s) => s.detail), ['unchanged', 'unchanged', 'unchanged']);
     assert.doesNotMatch(again.stderr, /deploy|cloning|starting/);
     assert.deepEqual(boots(), bootsBefore);
-    const table = await inNs(['env', 'start-all', 'demo']);
-    assert.match(table.stdout, /^demo-worker-1 +worker +running +up +10\.77\.0\.\d+ +yes +hello +1\.0\.0 +\S+ ago +running, service unchanged$/m);
+    // On a terminal (script's pty): a line per host rewritten in place, then the table.
+    const tty = await execa('script', ['-qfec', ['ip', 'netns', 'exec', ns, process.execPath, cli, '--lab', dir, 'env', 'start-all', 'demo'].join(' '), '/dev/null'], { reject: false, timeout: 120_000 });
+    const table = String(tty.stdout).replace(/\r/g, '');
+    assert.match(table, /^demo-worker-1 +worker +running +up +10\.77\.0\.\d+ +yes +hello +1\.0\.0 +\S+ ago +running, service unchanged$/m);
+    assert.match(table, /\x1b\[2K\[ *\d+s\] demo-worker-1: /, 'a host\'s line drawn in place');
+    assert.match(table, /\x1b\[\d+F/, 'the block redrawn from its first line');
 
     // A worker's VM is lost: only it is rebuilt and served; the balancer is told.
     assert.equal((await inNs(['image', 'del', 'demo-worker-2', '--force'])).exitCode, 0);

@@ -30,7 +30,10 @@ export async function tempLab(edit?: (source: string) => string): Promise<{ dir:
   if (r.exitCode !== 0) throw new Error(`lab init failed: ${r.stderr}`);
   // A kickstart that never calls back, for stalled-install tests.
   const ks = readFileSync(path.join(dir, 'kickstart', 'mini-ks.cfg'), 'utf8');
-  writeFileSync(path.join(dir, 'kickstart', 'silent.cfg'), ks.replace(/^wget .*$/m, 'sleep 600'));
+  // Its %post (the callback that carries the key) sleeps instead; %pre still reports the install started.
+  const silent = ks.replace(/^wget .*--post-data "\$\{key\}".*$/m, 'sleep 600');
+  if (silent === ks) throw new Error("the scaffold's mini-ks.cfg no longer has the %post callback the silent kickstart replaces");
+  writeFileSync(path.join(dir, 'kickstart', 'silent.cfg'), silent);
   if (edit) {
     const file = path.join(dir, 'environments.ts');
     const source = readFileSync(file, 'utf8');

@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { monitorOf } from '../src/server/overview.js';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -64,6 +65,12 @@ test('monitor: idle workers scale down to min, a busy one makes it scale up, a k
     await eventually(() => acted('scale-up', 'demo-worker-2'), 240_000, 'a scale-up under load');
     const up = entries().find((e) => e.event === 'decision' && e.action === 'scale-up')!;
     assert.match(up.reason!, /^load [\d.]+ above 0\.6 for \d+ intervals$/);
+    // What the dashboard makes of this real log: both decisions on the timeline, the load that led to them, the policy's marks.
+    const seen = monitorOf('demo', readFileSync(logFile, 'utf8'));
+    assert.deepEqual(seen.decisions.filter((d) => d.action.startsWith('scale-')).map((d) => [d.action, d.host]), [['scale-down', 'demo-worker-2'], ['scale-up', 'demo-worker-2']]);
+    assert.deepEqual([seen.high, seen.low], [0.6, 0.35]);
+    assert.ok(Math.max(...seen.means['demo/worker']!.map((p) => p.v)) > 0.6, 'the mean load it scaled up on');
+    assert.ok(seen.hosts['demo-worker-1']!.some((x) => x.load !== undefined && x.latencyMs !== undefined), 'per-worker load and health latency');
     await eventually(() => (db().monitors?.demo?.live ?? []).includes('demo-worker-2'), 120_000, 'demo-worker-2 to be live again');
     await inNs(['ssh', 'demo-worker-1', '--', 'for p in $(ps | awk \'/while :; do :; done/ && !/awk/ {print $1}\'); do kill $p; done']);
 

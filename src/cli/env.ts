@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { interruptSignal } from '../util/wait.js';
 import { providerFor } from '../providers/index.js';
+import { hostLines } from './host-lines.js';
 import type { EnvContext } from '../env/hosts.js';
 import { startEnv, startWorker, type StartOptions, type StartReport } from '../env/start.js';
 import { stopEnv } from '../env/stop.js';
@@ -44,14 +45,14 @@ function resultText(host: string, results: StartReport): string | undefined {
 }
 
 export function context(lab: EnvContext['lab'], inventory: EnvContext['inventory'], signal: AbortSignal, provider = providerFor(lab), follow = false): EnvContext {
-  const t0 = performance.now();
+  const lines = hostLines();
   return {
     lab,
     inventory,
     provider,
     signal,
-    say: (who, what) => process.stderr.write(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(3)}s] ${who}: ${what}\n`),
-    ...(follow ? { console: (who: string, line: string) => process.stderr.write(`${who} console: ${line}\n`) } : {}),
+    say: (who, what) => lines.say(who, what),
+    ...(follow ? { console: (who: string, line: string) => lines.aside(`${who} console: ${line}`) } : {}),
   };
 }
 

@@ -49,7 +49,7 @@ export interface App {
 
 export function createApp(ctx: AppContext): App {
   const app = express();
-  const feed = new DashboardFeed(ctx.inventory, ctx.lab().paths.bootLog, () => ctx.lab().config.name);
+  const feed = new DashboardFeed(ctx.inventory, ctx.lab().paths.bootLog, () => ctx.lab().config.name, undefined, ctx.lab);
   app.disable('x-powered-by');
   app.set('query parser', 'simple');
 

@@ -1,8 +1,11 @@
-import { existsSync, openSync, readSync, closeSync, statSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
+import { bytesFrom } from '../util/files.js';
 import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { Inventory } from '../inventory/store.js';
 import type { HostRecord, InventoryData } from '../inventory/types.js';
+import type { Lab } from '../config/load.js';
+import { environmentsOf, monitorOf, tailOf, type DashboardMonitor } from './overview.js';
 import { byName } from '../hosts/manager.js';
 
 /**
@@ -61,14 +64,7 @@ function readLog(file: string, from: number): { lines: string[]; next: number } 
   const size = statSync(file).size;
   const start = size < from ? 0 : from; // rotated or cleared: start over
   if (size === start) return { lines: [], next: start };
-  const buf = Buffer.alloc(size - start);
-  const fd = openSync(file, 'r');
-  try {
-    readSync(fd, buf, 0, buf.length, start);
-  } finally {
-    closeSync(fd);
-  }
-  const text = buf.toString('utf8');
+  const text = bytesFrom(file, start).toString('utf8');
   const end = text.lastIndexOf('\n') + 1; // a line still being written waits for the next read
   return { lines: text.slice(0, end).split('\n').filter(Boolean), next: start + Buffer.byteLength(text.slice(0, end)) };
 }
@@ -96,6 +92,10 @@ export class DashboardFeed {
   private lastTick = 0;
   private hosts = '[]';
   private images = '[]';
+  private envs = '[]';
+  private monitors = '[]';
+  /** Each monitor log's figures, kept while the file is unchanged. */
+  private readonly monitorLogs = new Map<string, { id: string; monitor: DashboardMonitor }>();
   private alerts = '[]';
   private offset = 0;
   private recent: string[] = [];
@@ -106,6 +106,8 @@ export class DashboardFeed {
     private readonly labName: () => string,
     /** How often the inventory and the log are looked at while a client listens. */
     private readonly everyMs = 1000,
+    /** The lab as now configured: environments by group, and their monitors' logs. */
+    private readonly lab?: () => Lab,
   ) {}
 
   readonly handler = (req: Request, res: Response): void => {
@@ -138,6 +140,8 @@ export class DashboardFeed {
         `event: log\ndata: ${JSON.stringify(this.recent)}\n\n` +
         `event: hosts\ndata: ${this.hosts}\n\n` +
         `event: images\ndata: ${this.images}\n\n` +
+        `event: envs\ndata: ${this.envs}\n\n` +
+        `event: monitors\ndata: ${this.monitors}\n\n` +
         `event: alerts\ndata: ${this.alerts}\n\n`,
     );
   }
@@ -158,6 +162,23 @@ export class DashboardFeed {
 
   private broadcast(chunk: string): void {
     for (const c of [...this.clients]) if (c.welcomed) this.send(c, chunk);
+  }
+
+  /** What an environment's monitor logged, read again only when its log changed; none without a log. */
+  private monitorFigures(env: string, file: string): DashboardMonitor | undefined {
+    let id: string;
+    try {
+      const st = statSync(file);
+      id = `${st.ino}:${st.size}:${st.mtimeMs}`;
+    } catch {
+      this.monitorLogs.delete(env);
+      return undefined;
+    }
+    const kept = this.monitorLogs.get(env);
+    if (kept?.id === id) return kept.monitor;
+    const monitor = monitorOf(env, tailOf(file));
+    this.monitorLogs.set(env, { id, monitor });
+    return monitor;
   }
 
   /** One look at the inventory and the log; concurrent callers share it. */
@@ -188,6 +209,19 @@ export class DashboardFeed {
       this.images = images;
       changes += `event: images\ndata: ${images}\n\n`;
     }
+    const lab = this.lab?.();
+    if (lab) {
+      const envs = JSON.stringify(environmentsOf(lab, data));
+      if (envs !== this.envs) {
+        this.envs = envs;
+        changes += `event: envs\ndata: ${envs}\n\n`;
+      }
+      const monitors = JSON.stringify(Object.keys(lab.config.environments).flatMap((env) => this.monitorFigures(env, lab.paths.monitorLog(env)) ?? []));
+      if (monitors !== this.monitors) {
+        this.monitors = monitors;
+        changes += `event: monitors\ndata: ${monitors}\n\n`;
+      }
+    }
     const alerts = JSON.stringify((data.alerts ?? []).slice(-ALERTS));
     if (alerts !== this.alerts) {
       this.alerts = alerts;
@@ -209,40 +243,66 @@ export const DASHBOARD_HTML = `<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
 <title>lab</title>
 <style>
-  body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: #1d232a; background: #f7f8fa; }
-  h1 { font-size: 1.3rem; margin: 0 0 1rem; } h1 small { color: #66717d; font-weight: normal; }
-  table { border-collapse: collapse; width: 100%; background: #fff; box-shadow: 0 1px 2px #0001; }
-  th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid #e6e9ed; white-space: nowrap; }
-  th { background: #eef1f4; font-weight: 600; }
-  .state { font-weight: 600; } .up { color: #1a7f37; } .down { color: #b42318; } .installing, .stalled { color: #9a6700; }
-  #log { background: #101418; color: #d6dde4; padding: .8rem; height: 16rem; overflow: auto; font: 12px/1.5 ui-monospace, monospace; white-space: pre; }
-  #status { color: #66717d; font-size: .85rem; margin-left: .5rem; }
+  :root { --fg: #1d232a; --muted: #66717d; --bg: #f7f8fa; --card: #fff; --line: #e6e9ed; --head: #eef1f4; --up: #1a7f37; --down: #b42318; --wait: #9a6700; --accent: #2f6fde; --logbg: #101418; --logfg: #d6dde4; }
+  @media (prefers-color-scheme: dark) {
+    :root { --fg: #dfe4ea; --muted: #98a2ad; --bg: #12161b; --card: #1b2128; --line: #2b333c; --head: #232a32; --up: #4ac26b; --down: #f47067; --wait: #d4a72c; --accent: #6ea8fe; --logbg: #0b0e11; --logfg: #c9d1d9; }
+  }
+  body { font: 14px/1.4 system-ui, sans-serif; margin: 1.5rem; color: var(--fg); background: var(--bg); }
+  h1 { font-size: 1.3rem; margin: 0 0 1rem; } h1 small { color: var(--muted); font-weight: normal; }
   h2 { font-size: 1rem; margin: 1.5rem 0 .5rem; }
-  .alert { color: #b42318; } #alerts { font: 12px/1.5 ui-monospace, monospace; padding-left: 1.2rem; }
+  .scroll { overflow-x: auto; }
+  table { border-collapse: collapse; width: 100%; background: var(--card); box-shadow: 0 1px 2px #0001; }
+  th, td { text-align: left; padding: .35rem .6rem; border-bottom: 1px solid var(--line); white-space: nowrap; }
+  th { background: var(--head); font-weight: 600; }
+  .state { font-weight: 600; } .up { color: var(--up); } .down { color: var(--down); } .installing, .stalled { color: var(--wait); } .off { color: var(--muted); }
+  #log { background: var(--logbg); color: var(--logfg); padding: .8rem; height: 16rem; overflow: auto; font: 12px/1.5 ui-monospace, monospace; white-space: pre; }
+  #status { color: var(--muted); font-size: .85rem; margin-left: .5rem; }
+  .alert { color: var(--down); } #alerts { font: 12px/1.5 ui-monospace, monospace; padding-left: 1.2rem; overflow-wrap: anywhere; }
+  #envs { display: grid; grid-template-columns: repeat(auto-fit, minmax(22rem, 1fr)); gap: 1rem; }
+  .env { background: var(--card); box-shadow: 0 1px 2px #0001; padding: .8rem 1rem; min-width: 0; }
+  .env h2 { margin: 0 0 .5rem; }
+  .group { border-top: 1px solid var(--line); padding: .5rem 0; }
+  .ghead { font-weight: 600; } .ghead span { color: var(--muted); font-weight: normal; }
+  .slots { display: flex; flex-wrap: wrap; gap: .3rem; margin: .4rem 0; }
+  .slot { border: 1px solid var(--line); border-radius: 3px; padding: .1rem .4rem; font-size: .85rem; }
+  .slot.up { border-color: var(--up); } .slot.down { border-color: var(--down); } .slot.installing, .slot.stalled { border-color: var(--wait); }
+  .chart { width: 100%; height: 56px; display: block; }
+  .chart .mean { stroke: var(--accent); } .chart .mark { stroke: var(--muted); stroke-dasharray: 3 3; }
+  .spark { display: grid; grid-template-columns: minmax(7rem, 1fr) 5rem 5rem; gap: .4rem; align-items: center; font-size: .8rem; color: var(--muted); }
+  .spark svg { width: 5rem; height: 18px; } .spark polyline { stroke: var(--accent); fill: none; }
+  .decided, .caption { font-size: .8rem; color: var(--muted); margin-top: .3rem; overflow-wrap: anywhere; }
+  .timeline { font: 12px/1.5 ui-monospace, monospace; padding-left: 1.2rem; margin: .3rem 0 0; overflow-wrap: anywhere; }
+  @media (max-width: 600px) { body { margin: .6rem; } #envs { grid-template-columns: 1fr; } th, td { padding: .3rem .4rem; } }
 </style>
 </head>
 <body>
 <h1>lab <small id="name"></small><span id="status">connecting…</span></h1>
-<table>
+<section id="envs"></section>
+<h2>Hosts</h2>
+<div class="scroll"><table>
   <thead><tr><th>Host</th><th>Env</th><th>Role</th><th>State</th><th>Address</th><th>Last callback</th><th>Boots</th><th>Service version</th><th id="hvcol" hidden>Hypervisor</th></tr></thead>
   <tbody id="hosts"><tr><td colspan="8">no hosts yet</td></tr></tbody>
-</table>
+</table></div>
 <h2>Images</h2>
-<table>
+<div class="scroll"><table>
   <thead><tr><th>Image</th><th>State</th><th>Install</th><th>Address</th><th>Reason</th></tr></thead>
   <tbody id="images"><tr><td colspan="5">no images built yet</td></tr></tbody>
-</table>
+</table></div>
 <h2>Alerts</h2>
 <ul id="alerts"><li>none</li></ul>
 <h2>Boot log</h2>
 <div id="log"></div>
 <script>
   const $ = (id) => document.getElementById(id);
-  const cell = (text, cls) => { const td = document.createElement('td'); td.textContent = text ?? '-'; if (cls) td.className = cls; return td; };
-  let hosts = [];
-  let images = [];
+  const el = (tag, cls, text) => { const e = document.createElement(tag); if (cls) e.className = cls; if (text !== undefined) e.textContent = text; return e; };
+  const cell = (text, cls) => el('td', cls, text ?? '-');
+  const SVG = 'http://www.w3.org/2000/svg';
+  const svg = (tag, attrs) => { const e = document.createElementNS(SVG, tag); for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, String(v)); return e; };
+  let hosts = [], images = [], envs = [], monitors = [], alerts = [];
+  const ago = (iso) => { if (!iso) return '-'; const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000)); return s < 60 ? s + 's ago' : s < 3600 ? Math.floor(s / 60) + 'm ago' : Math.floor(s / 3600) + 'h ago'; };
   // How far an install got, from its stage callbacks; one still at "started" counts on.
   const stageText = (st) => {
     if (!st) return undefined;
@@ -252,7 +312,72 @@ export const DASHBOARD_HTML = `<!doctype html>
     if (st.installed) return 'installed in ' + secs(st.installed) + ' s';
     if (st.started) return 'started, ' + secs(new Date().toISOString()) + ' s so far';
   };
-  const ago = (iso) => { if (!iso) return '-'; const s = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000)); return s < 60 ? s + 's ago' : s < 3600 ? Math.floor(s / 60) + 'm ago' : Math.floor(s / 3600) + 'h ago'; };
+  // A line chart of values in [0, top] over the series' own time span; marks are dashed horizontal lines.
+  function chart(cls, points, top, marks) {
+    const w = 300, h = 50;
+    const s = svg('svg', { class: cls, viewBox: '0 0 ' + w + ' ' + h, preserveAspectRatio: 'none', role: 'img' });
+    const y = (v) => (h - 2 - (Math.min(v, top) / top) * (h - 4)).toFixed(1);
+    for (const m of marks) s.append(svg('line', { class: 'mark', x1: 0, x2: w, y1: y(m), y2: y(m) }));
+    const xs = points.map((p) => Date.parse(p.t));
+    const t0 = Math.min(...xs), span = Math.max(1, Math.max(...xs) - t0);
+    if (points.length) s.append(svg('polyline', { class: 'mean', fill: 'none', 'stroke-width': 1.5, points: points.map((p, i) => ((xs[i] - t0) / span * w).toFixed(1) + ',' + y(p.v)).join(' ') }));
+    return s;
+  }
+  function spark(points) {
+    const s = svg('svg', { viewBox: '0 0 100 18', preserveAspectRatio: 'none' });
+    const vs = points.filter((p) => p.v !== undefined);
+    const top = Math.max(1e-9, ...vs.map((p) => p.v));
+    if (vs.length) s.append(svg('polyline', { 'stroke-width': 1.2, points: vs.map((p, i) => (vs.length === 1 ? 50 : i / (vs.length - 1) * 100).toFixed(1) + ',' + (17 - p.v / top * 16).toFixed(1)).join(' ') }));
+    return s;
+  }
+  function renderEnvs() {
+    $('envs').replaceChildren(...envs.map((e) => {
+      const card = el('div', 'env');
+      card.dataset.env = e.name;
+      card.append(el('h2', undefined, e.name));
+      const mon = monitors.find((m) => m.env === e.name);
+      for (const g of e.groups) {
+        const key = e.name + '/' + g.role;
+        const box = el('div', 'group');
+        box.dataset.group = key;
+        const head = el('div', 'ghead', g.role + ' ');
+        head.append(el('span', 'bounds', (g.service ? g.service + ' ' + (g.version ?? '') + ' · ' : '') + g.live + ' live of ' + (g.min === g.max ? g.max : g.min + '..' + g.max) + (g.booting ? ' · ' + g.booting + ' booting' : '')));
+        box.append(head);
+        const slots = el('div', 'slots');
+        for (const s of g.slots) {
+          const chip = el('span', 'slot ' + s.state, s.name + (s.version ? ' ' + s.version : '') + (s.hypervisor ? ' @' + s.hypervisor : '') + (s.state === 'up' ? '' : ' (' + s.state + ')'));
+          chip.dataset.slot = s.name;
+          slots.append(chip);
+        }
+        box.append(slots);
+        if (mon && mon.means[key]) {
+          const c = chart('chart', mon.means[key], Math.max(1, mon.high ?? 1, ...mon.means[key].map((p) => p.v)), [mon.high, mon.low].filter((v) => v !== undefined));
+          c.dataset.chart = key;
+          box.append(el('div', 'caption', 'mean load per cycle, last hour' + (mon.high !== undefined ? ' (dashed: high ' + mon.high + ', low ' + mon.low + ')' : '')), c);
+          for (const s of g.slots) {
+            const series = mon.hosts[s.name];
+            if (!series) continue;
+            const row = el('div', 'spark');
+            row.dataset.spark = s.name;
+            const last = series[series.length - 1];
+            row.append(el('span', undefined, s.name + ' load ' + (last.load ?? '-') + ' · ' + (last.latencyMs ?? '-') + ' ms'), spark(series.map((p) => ({ v: p.load }))), spark(series.map((p) => ({ v: p.latencyMs }))));
+            box.append(row);
+          }
+        }
+        const latest = mon && mon.latest[key];
+        if (latest) box.append(el('div', 'decided', 'monitor ' + ago(latest.time) + ': ' + latest.action + (latest.host ? ' ' + latest.host : '') + ' (' + latest.reason + ')'));
+        const acts = mon ? mon.decisions.filter((d) => d.group === key).slice(-8).reverse() : [];
+        if (acts.length) {
+          const ol = el('ol', 'timeline');
+          ol.dataset.timeline = key;
+          for (const d of acts) ol.append(el('li', undefined, d.time.slice(11, 19) + ' ' + d.action + (d.host ? ' ' + d.host : '') + ': ' + d.reason));
+          box.append(ol);
+        }
+        card.append(box);
+      }
+      return card;
+    }));
+  }
   function render() {
     const body = $('hosts');
     // The hypervisor column only where VMs have one (provider libvirt).
@@ -271,6 +396,11 @@ export const DASHBOARD_HTML = `<!doctype html>
       tr.append(cell(i.name), cell(i.state ?? 'not built', 'state ' + (i.state === 'installed' ? 'up' : i.state === 'failed' ? 'down' : 'installing')), cell(stageText(i.stages)), cell(i.address), cell(i.reason));
       return tr;
     }) : [Object.assign(document.createElement('tr'), { innerHTML: '<td colspan="5">no images built yet</td>' })]));
+    // Alerts: what the inventory raised, and hosts down now.
+    const down = hosts.filter((h) => h.state === 'down').map((h) => ({ time: h.lastCallback ?? '', host: h.name, kind: 'host-down', detail: 'does not answer' }));
+    const list = [...down, ...alerts];
+    $('alerts').replaceChildren(...(list.length ? list.map((a) => el('li', 'alert', (a.time ? a.time + ' ' : '') + a.host + ' ' + a.kind + ': ' + a.detail)) : [el('li', undefined, 'none')]));
+    renderEnvs();
   }
   const events = new EventSource('/api/events');
   events.addEventListener('open', () => { $('status').textContent = 'live'; });
@@ -279,15 +409,9 @@ export const DASHBOARD_HTML = `<!doctype html>
   events.addEventListener('lab', (e) => { $('name').textContent = JSON.parse(e.data).name; $('log').textContent = ''; });
   events.addEventListener('hosts', (e) => { hosts = JSON.parse(e.data); render(); });
   events.addEventListener('images', (e) => { images = JSON.parse(e.data); render(); });
-  events.addEventListener('alerts', (e) => {
-    const list = JSON.parse(e.data).reverse();
-    $('alerts').replaceChildren(...(list.length ? list.map((a) => {
-      const li = document.createElement('li');
-      li.className = 'alert';
-      li.textContent = a.time + ' ' + a.host + ' ' + a.kind + ': ' + a.detail;
-      return li;
-    }) : [Object.assign(document.createElement('li'), { textContent: 'none' })]));
-  });
+  events.addEventListener('envs', (e) => { envs = JSON.parse(e.data); render(); });
+  events.addEventListener('monitors', (e) => { monitors = JSON.parse(e.data); render(); });
+  events.addEventListener('alerts', (e) => { alerts = JSON.parse(e.data).reverse(); render(); });
   events.addEventListener('log', (e) => {
     const log = $('log');
     const atEnd = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;

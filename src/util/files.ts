@@ -1,4 +1,4 @@
-import { chmodSync, linkSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, linkSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { appendFile, chmod, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -104,4 +104,18 @@ export function privateDir(dir: string): void {
   } catch (e) {
     throw storageError(dir, e);
   }
+}
+
+/** A file's bytes from offset start to its end as it is now (a log another process appends to). */
+export function bytesFrom(file: string, start: number): Buffer {
+  const size = statSync(file).size;
+  const buf = Buffer.alloc(Math.max(0, size - start));
+  if (buf.length === 0) return buf;
+  const fd = openSync(file, 'r');
+  try {
+    readSync(fd, buf, 0, buf.length, start);
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
 }

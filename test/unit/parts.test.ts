@@ -218,3 +218,41 @@ test('a console attach types input through, shows the answer until the console i
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('progress by host: on a terminal one line per host rewritten in place, console lines above the block; piped, plain lines; more hosts than rows, plain lines', async () => {
+  const { hostLines } = await import('../../src/cli/host-lines.js');
+  /** What a terminal shows after these writes: enough of ECMA-48 for CPL (n F), EL (2 K), ED (J) and line feeds. */
+  const screen = (writes: string[]) => {
+    const rows: string[] = [];
+    let y = 0;
+    for (const part of writes.join('').split(/(\x1b\[\d*[FKJ]|\n)/).filter(Boolean)) {
+      const esc = /^\x1b\[(\d*)([FKJ])$/.exec(part);
+      if (part === '\n') y++;
+      else if (esc?.[2] === 'F') y = Math.max(0, y - Number(esc[1] || 1));
+      else if (esc?.[2] === 'K') rows[y] = '';
+      else if (esc?.[2] === 'J') rows.length = y;
+      else rows[y] = (rows[y] ?? '') + part;
+    }
+    return rows.slice(0, y).map((r) => r.replace(/^\[\s*\d+s\] /, ''));
+  };
+  const term = { writes: [] as string[], isTTY: true, columns: 80, rows: 24, write(t: string) { this.writes.push(t); } };
+  const lines = hostLines(term);
+  lines.say('demo-lb-1', 'booting');
+  lines.say('demo-worker-1', 'booting');
+  lines.say('demo-lb-1', 'up, service deployed and started');
+  assert.deepEqual(screen(term.writes), ['demo-lb-1: up, service deployed and started', 'demo-worker-1: booting']);
+  lines.aside('demo-worker-1 console: taking the identity demo-worker-1');
+  lines.say('demo-worker-1', `up ${'x'.repeat(100)}`);
+  const shown = screen(term.writes);
+  assert.deepEqual(shown.slice(0, 2), ['demo-worker-1 console: taking the identity demo-worker-1', 'demo-lb-1: up, service deployed and started']);
+  assert.ok(shown[2]!.startsWith('demo-worker-1: up xxx') && shown[2]!.endsWith('…') && shown.length === 3, 'a long line cut to the width: one row each');
+  const pipe = { writes: [] as string[], write(t: string) { this.writes.push(t); } };
+  const plain = hostLines(pipe);
+  plain.say('demo-lb-1', 'booting');
+  plain.say('demo-lb-1', 'up');
+  assert.deepEqual(pipe.writes.map((w) => w.replace(/^\[\s*\d+s\] /, '')), ['demo-lb-1: booting\n', 'demo-lb-1: up\n']);
+  const small = { writes: [] as string[], isTTY: true, columns: 80, rows: 3, write(t: string) { this.writes.push(t); } };
+  const many = hostLines(small);
+  for (const h of ['a', 'b', 'c']) many.say(h, 'booting');
+  assert.ok(small.writes.at(-1)!.endsWith('c: booting\n') && !small.writes.at(-1)!.includes('\x1b'), 'past the rows, plain lines');
+});
