@@ -107,6 +107,11 @@ test('the dashboard at / shows environments by group with their monitor\'s figur
     });
     assert.equal((await stage('started')).status, 200);
     await page.waitForFunction(() => /^started, \d+ s so far$/.test(document.querySelector('tr[data-image="mini"] td:nth-child(3)')?.textContent ?? ''), undefined, { timeout: 5000 });
+    // Its installer's console as it runs (the QEMU provider's console file of the VM), control characters taken out.
+    mkdirSync(path.join(dir, 'inventory', 'vms', 'mini'), { recursive: true });
+    writeFileSync(path.join(dir, 'inventory', 'vms', 'mini', 'console.log'), 'mini: fetching kickstart\r\n\x1b[2Jmini: installing mini\x07\r\n<b>not markup</b>\r\n');
+    await page.locator('[data-console="mini"]').waitFor({ timeout: 8000 });
+    assert.equal(await page.locator('[data-console="mini"]').innerText(), 'mini: fetching kickstart\nmini: installing mini\n<b>not markup</b>');
 
     const keep = (name: string) => {
       const file = path.join(process.env.LAB_TEST_ARTIFACTS ?? path.join(tmpdir(), 'lab-test-artifacts'), name);
@@ -132,6 +137,16 @@ test('the dashboard at / shows environments by group with their monitor\'s figur
     assert.ok(await phone.locator('tr[data-image="mini"]').isVisible());
     assert.notEqual(await phone.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(247, 248, 250)', 'dark mode');
     await shoot(phone, 'dashboard-390.png');
+
+    // Failed: the console tail its build kept, no longer the live one.
+    const kept = path.join(dir, 'inventory', 'logs', 'mini.console.log');
+    mkdirSync(path.dirname(kept), { recursive: true });
+    writeFileSync(kept, 'mini: installing mini\nmini: %pre failed\n');
+    await new Inventory(labPaths(dir)).update((d) => {
+      Object.assign(d.images.mini!, { state: 'failed', reason: 'the installer stopped before calling back', consoleLog: kept, finished: new Date().toISOString() });
+    });
+    await page.waitForFunction(() => (document.querySelector('[data-console="mini"]')?.textContent ?? '').endsWith('%pre failed'), undefined, { timeout: 5000 });
+    assert.deepEqual((await page.locator('tr[data-image="mini"] td').allInnerTexts()).filter((_, i) => [1, 4].includes(i)), ['failed', 'the installer stopped before calling back']);
   } finally {
     await browser.close();
     await server.stop();

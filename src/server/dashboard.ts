@@ -1,4 +1,6 @@
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { consoleText, lastLines, printable } from '../providers/console.js';
+import { providerFor } from '../providers/index.js';
 import { bytesFrom } from '../util/files.js';
 import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
@@ -42,14 +44,23 @@ export interface DashboardImage {
   stages?: HostRecord['stages'];
   /** Why its build failed or stalled. */
   reason?: string;
+  /** The installer's console, its last lines: live while it installs, as kept when it failed or stalled. */
+  console?: string[];
 }
 
-function imagesOf(data: InventoryData): DashboardImage[] {
+const CONSOLE_LINES = 12;
+
+function imagesOf(data: InventoryData, consoles: Map<string, string>): DashboardImage[] {
   const names = [...new Set([...Object.keys(data.images), ...Object.keys(data.imageVms)])].sort();
-  return names.map((n) => ({ name: n, state: data.images[n]?.state, address: data.imageVms[n]?.ip, stages: data.imageVms[n]?.stages, reason: data.images[n]?.reason }));
+  return names.map((n) => {
+    const text = consoles.get(n);
+    return { name: n, state: data.images[n]?.state, address: data.imageVms[n]?.ip, stages: data.imageVms[n]?.stages, reason: data.images[n]?.reason, ...(text ? { console: lastLines(text, CONSOLE_LINES).split('\n').map(printable) } : {}) };
+  });
 }
 
 const LOG_LINES = 200;
+/** How often an installing image's console is read again. */
+const CONSOLE_EVERY_MS = 3000;
 const ALERTS = 50;
 
 function hostsOf(records: Record<string, HostRecord>): DashboardHost[] {
@@ -94,6 +105,11 @@ export class DashboardFeed {
   private images = '[]';
   private envs = '[]';
   private monitors = '[]';
+  /** The installers' consoles last read, by image: an installing one's every CONSOLE_EVERY_MS, a failed one's once. */
+  private readonly consoles = new Map<string, string>();
+  private consolesRead = 0;
+  /** Where each came from: 'live', or the file a failed build kept. */
+  private readonly consoleFrom = new Map<string, string>();
   /** Each monitor log's figures, kept while the file is unchanged. */
   private readonly monitorLogs = new Map<string, { id: string; monitor: DashboardMonitor }>();
   private alerts = '[]';
@@ -164,6 +180,34 @@ export class DashboardFeed {
     for (const c of [...this.clients]) if (c.welcomed) this.send(c, chunk);
   }
 
+  /**
+   * Installers' consoles: an image installing, through its provider (a
+   * remote hypervisor's costs a download, so not at every look); one that
+   * failed or stalled, from the copy its build kept.
+   */
+  private async readConsoles(data: InventoryData): Promise<void> {
+    for (const [name, rec] of Object.entries(data.images)) {
+      if (rec.state === 'installed') this.consoles.delete(name);
+      else if (rec.state !== 'installing' && rec.consoleLog && this.consoleFrom.get(name) !== rec.consoleLog && existsSync(rec.consoleLog)) {
+        this.consoles.set(name, consoleText(readFileSync(rec.consoleLog, 'utf8')));
+        this.consoleFrom.set(name, rec.consoleLog);
+      }
+    }
+    const installing = Object.values(data.images).filter((r) => r.state === 'installing');
+    const lab = this.lab?.();
+    if (!lab || installing.length === 0 || Date.now() - this.consolesRead < CONSOLE_EVERY_MS) return;
+    this.consolesRead = Date.now();
+    const provider = providerFor(lab);
+    try {
+      for (const r of installing) {
+        this.consoles.set(r.name, await provider.console(r.name).catch(() => ''));
+        this.consoleFrom.set(r.name, 'live');
+      }
+    } finally {
+      await provider.close?.();
+    }
+  }
+
   /** What an environment's monitor logged, read again only when its log changed; none without a log. */
   private monitorFigures(env: string, file: string): DashboardMonitor | undefined {
     let id: string;
@@ -204,7 +248,8 @@ export class DashboardFeed {
       this.hosts = hosts;
       changes += `event: hosts\ndata: ${hosts}\n\n`;
     }
-    const images = JSON.stringify(imagesOf(data));
+    await this.readConsoles(data);
+    const images = JSON.stringify(imagesOf(data, this.consoles));
     if (images !== this.images) {
       this.images = images;
       changes += `event: images\ndata: ${images}\n\n`;
@@ -273,6 +318,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   .chart .mean { stroke: var(--accent); } .chart .mark { stroke: var(--muted); stroke-dasharray: 3 3; }
   .spark { display: grid; grid-template-columns: minmax(7rem, 1fr) 5rem 5rem; gap: .4rem; align-items: center; font-size: .8rem; color: var(--muted); }
   .spark svg { width: 5rem; height: 18px; } .spark polyline { stroke: var(--accent); fill: none; }
+  td.console { background: var(--logbg); color: var(--logfg); font: 12px/1.4 ui-monospace, monospace; white-space: pre-wrap; overflow-wrap: anywhere; }
   .decided, .caption { font-size: .8rem; color: var(--muted); margin-top: .3rem; overflow-wrap: anywhere; }
   .timeline { font: 12px/1.5 ui-monospace, monospace; padding-left: 1.2rem; margin: .3rem 0 0; overflow-wrap: anywhere; }
   @media (max-width: 600px) { body { margin: .6rem; } #envs { grid-template-columns: 1fr; } th, td { padding: .3rem .4rem; } }
@@ -394,8 +440,15 @@ export const DASHBOARD_HTML = `<!doctype html>
       const tr = document.createElement('tr');
       tr.dataset.image = i.name;
       tr.append(cell(i.name), cell(i.state ?? 'not built', 'state ' + (i.state === 'installed' ? 'up' : i.state === 'failed' ? 'down' : 'installing')), cell(stageText(i.stages)), cell(i.address), cell(i.reason));
-      return tr;
-    }) : [Object.assign(document.createElement('tr'), { innerHTML: '<td colspan="5">no images built yet</td>' })]));
+      if (!i.console) return [tr];
+      // The installer's console: live while it installs, its tail once it failed or stalled.
+      const con = document.createElement('tr');
+      const td = el('td', 'console', i.console.join('\\n'));
+      td.colSpan = 5;
+      td.dataset.console = i.name;
+      con.append(td);
+      return [tr, con];
+    }).flat() : [Object.assign(document.createElement('tr'), { innerHTML: '<td colspan="5">no images built yet</td>' })]));
     // Alerts: what the inventory raised, and hosts down now.
     const down = hosts.filter((h) => h.state === 'down').map((h) => ({ time: h.lastCallback ?? '', host: h.name, kind: 'host-down', detail: 'does not answer' }));
     const list = [...down, ...alerts];

@@ -90,3 +90,11 @@ test('one watcher feeds every client; a client that hangs up is forgotten at onc
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("the dashboard page's own script parses (it lives in a template string, where tsc does not look)", async () => {
+  const { Script } = await import('node:vm');
+  const { DASHBOARD_HTML } = await import('../../src/server/dashboard.js');
+  const script = DASHBOARD_HTML.slice(DASHBOARD_HTML.indexOf('<script>') + 8, DASHBOARD_HTML.indexOf('</script>'));
+  assert.ok(script.length > 1000);
+  assert.doesNotThrow(() => new Script(script, { filename: 'dashboard.js' }));
+});
