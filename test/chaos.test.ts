@@ -92,7 +92,11 @@ test('chaos: killed workers, a killed balancer, a stopped service and a killed m
       },
       HEAL_DEADLINE_MS,
       `${scenario}: the environment to serve again`,
-    );
+    ).catch((e: Error) => {
+      // What the monitor did meanwhile, so that a failure here can be told apart from a slow machine.
+      const seen = since(start).filter((x) => x.event !== 'decision' || x.action !== 'hold').slice(-40).map((x) => JSON.stringify(x));
+      throw new Error(`${e.message}; the monitor since: \n${seen.join('\n')}`);
+    });
     // No replacement loop: three cycles after it serves, nothing is replaced and nothing backs off.
     const quietFrom = Date.now();
     await eventually(() => since(quietFrom).filter((e) => e.event === 'decision').length >= 3 * 2, 60_000, `${scenario}: three more monitor cycles`);
