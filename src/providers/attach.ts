@@ -41,7 +41,11 @@ export async function attachConsole(vm: string, how: ConsoleAttach, io: AttachIo
   if (raw) input.setRawMode!(true);
   return new Promise<Detached>((resolve) => {
     let quiet: NodeJS.Timeout | undefined;
+    let over = false;
+    // Detaching destroys the socket, whose close then comes here again: the first reason is the one.
     const finish = (why: Detached) => {
+      if (over) return;
+      over = true;
       clearTimeout(quiet);
       input.off('data', onInput);
       input.off('end', onEnd);
