@@ -1,9 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium } from 'playwright-core';
+import { launchChromium, keepScreenshot } from './browser.js';
 import { tempLab, serve, userNetworking, callbackToken } from './helpers.js';
 import { Inventory } from '../src/inventory/store.js';
 import { labPaths } from '../src/project/paths.js';
@@ -12,7 +11,7 @@ import { labPaths } from '../src/project/paths.js';
 test('the dashboard at / shows environments by group with their monitor\'s figures and decisions, hosts, images installing, alerts and the boot log, live without a reload, at 1280 and 390 px', { timeout: 120_000 }, async () => {
   const { dir, cleanup } = await tempLab(userNetworking);
   const server = await serve(dir);
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
+  const browser = await launchChromium();
   try {
     const hostKey = readFileSync(path.join(dir, 'inventory', 'lab_ed25519.pub'), 'utf8').trim();
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
@@ -113,20 +112,7 @@ test('the dashboard at / shows environments by group with their monitor\'s figur
     await page.locator('[data-console="mini"]').waitFor({ timeout: 8000 });
     assert.equal(await page.locator('[data-console="mini"]').innerText(), 'mini: fetching kickstart\nmini: installing mini\n<b>not markup</b>');
 
-    const keep = (name: string) => {
-      const file = path.join(process.env.LAB_TEST_ARTIFACTS ?? path.join(tmpdir(), 'lab-test-artifacts'), name);
-      mkdirSync(path.dirname(file), { recursive: true });
-      return file;
-    };
-    const shoot = async (p: typeof page, name: string) => {
-      const shot = path.join(dir, name);
-      await p.screenshot({ path: shot, fullPage: true });
-      assert.deepEqual([...readFileSync(shot).subarray(0, 8)], [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-      assert.ok(statSync(shot).size > 10_000, 'a real picture, not an empty page');
-      // Kept for people to look at after the run.
-      copyFileSync(shot, keep(name));
-    };
-    await shoot(page, 'dashboard.png');
+    await keepScreenshot(page, 'dashboard.png');
     // A phone's width: nothing wider than the screen but the tables, which scroll in their own box; the groups one above the other.
     const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, colorScheme: 'dark' });
     await phone.goto(`${server.url}/`);
@@ -136,7 +122,7 @@ test('the dashboard at / shows environments by group with their monitor\'s figur
     assert.ok(lbBox && prodBox && prodBox.y >= lbBox.y + lbBox.height && lbBox.width <= 390, 'environments stacked');
     assert.ok(await phone.locator('tr[data-image="mini"]').isVisible());
     assert.notEqual(await phone.evaluate(() => getComputedStyle(document.body).backgroundColor), 'rgb(247, 248, 250)', 'dark mode');
-    await shoot(phone, 'dashboard-390.png');
+    await keepScreenshot(phone, 'dashboard-390.png');
 
     // Failed: the console tail its build kept, no longer the live one.
     const kept = path.join(dir, 'inventory', 'logs', 'mini.console.log');

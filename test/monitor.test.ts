@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { lab, tempLab, readJson, eventually } from './helpers.js';
+import { lab, tempLab, readJson, eventually, cli, callbackToken } from './helpers.js';
+import { launchChromium, keepScreenshot } from './browser.js';
 import { makeLabBridge, serveInNs } from './netns.js';
 import type { InventoryData } from '../src/inventory/types.js';
 
@@ -24,8 +25,11 @@ interface Entry {
 
 test('monitor: idle workers scale down to min, a busy one makes it scale up, a killed VM is replaced, a broken edit leaves it on the old config, --stop ends it', { timeout: 900_000 }, async () => {
   const ns = `labtm${process.pid % 100000}`;
-  // The scaffold's demo: one lb, workers min 1, max 2.
-  const { dir, cleanup } = await tempLab();
+  // The scaffold's demo: one lb, workers min 1, max 2; and a second mini image, built while the dashboard looks on.
+  // Its install pauses 20 s after %pre (a real mini install takes 2 s from there), so there is an install in progress to see.
+  const { dir, cleanup } = await tempLab((s) => s.replace('  images: {\n', "  images: {\n    mini2: { distro: 'mini', kickstart: 'kickstart/slow.cfg', cpus: 1, memory: 256, disk: 64 },\n"));
+  const ks = readFileSync(path.join(dir, 'kickstart', 'mini-ks.cfg'), 'utf8');
+  writeFileSync(path.join(dir, 'kickstart', 'slow.cfg'), ks.replace(/^%pre\n([^]*?)^%end/m, '%pre\n$1sleep 20\n%end'));
   const inNs = (args: string[]) => lab(['--lab', dir, ...args], { netns: ns });
   const logFile = path.join(dir, 'inventory', 'monitor-demo.log');
   const entries = (): Entry[] => (existsSync(logFile) ? readFileSync(logFile, 'utf8').trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Entry) : []);
@@ -72,6 +76,53 @@ test('monitor: idle workers scale down to min, a busy one makes it scale up, a k
     assert.ok(Math.max(...seen.means['demo/worker']!.map((p) => p.v)) > 0.6, 'the mean load it scaled up on');
     assert.ok(seen.hosts['demo-worker-1']!.some((x) => x.load !== undefined && x.latencyMs !== undefined), 'per-worker load and health latency');
     await eventually(() => (db().monitors?.demo?.live ?? []).includes('demo-worker-2'), 120_000, 'demo-worker-2 to be live again');
+
+    // The dashboard on this running environment, in Chromium inside the namespace where the server listens:
+    // the groups with the monitor's real figures and decisions, an image installing, and an alert.
+    const build = execa('ip', ['netns', 'exec', ns, process.execPath, cli, '--lab', dir, 'image', 'build', 'mini2'], { reject: false, timeout: 300_000 });
+    const url = readJson<{ url: string }>(path.join(dir, 'inventory', 'server.json')).url;
+    // demo-worker-1's own token from another MAC and address: refused, kept as an alert.
+    const spoof = await execa('ip', ['netns', 'exec', ns, 'curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-X', 'POST', `${url}/booted?host=demo-worker-1&mac=52:54:00:de:ad:01&ip=10.77.0.99&token=${callbackToken(dir, 'demo-worker-1')}`], { reject: false });
+    assert.match(spoof.stdout, /^4\d\d$/, spoof.stderr);
+    const browser = await launchChromium(ns);
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      await page.goto(`${url}/`);
+      const workers = page.locator('[data-group="demo/worker"]');
+      // The monitor counts demo-worker-2 live once it answers; its service version is recorded when its deploy ends.
+      await page
+        .waitForFunction(() => [...document.querySelectorAll('[data-group="demo/worker"] .slot')].map((e) => e.textContent).join() === 'demo-worker-1 1.0.0,demo-worker-2 1.0.0', undefined, { timeout: 90_000 })
+        .catch(async (e: Error) => assert.fail(`${e.message}: the worker slots show ${JSON.stringify(await workers.locator('.slot').allInnerTexts())}`));
+      assert.equal(await workers.locator('.bounds').innerText(), 'hello 1.0.0 · 2 live of 1..2');
+      assert.match((await page.locator('[data-group="demo/lb"] .slot').allInnerTexts()).join(), /^demo-lb-1\b[^,]*$/);
+      assert.equal(await page.locator('[data-chart="demo/worker"] line.mark').count(), 2, 'the high and low marks');
+      assert.equal(await workers.locator('.caption').innerText(), 'mean load per cycle, last hour (dashed: high 0.6, low 0.35)');
+      assert.ok((await page.locator('[data-chart="demo/worker"] polyline').getAttribute('points'))!.split(' ').length > 3, 'one point per cycle');
+      assert.match(await workers.locator('[data-spark="demo-worker-1"]').innerText(), /^demo-worker-1 load [\d.]+ · \d+ ms$/);
+      const timeline = await workers.locator('[data-timeline] li').allInnerTexts();
+      assert.match(timeline.join('\n'), /scale-up demo-worker-2: load [\d.]+ above 0\.6 for \d+ intervals[^]*scale-down demo-worker-2: load [\d.]+ below 0\.35/, 'newest first');
+      assert.match(await workers.locator('.decided').innerText(), /^monitor \d+s ago: \w+/);
+      for (const host of ['demo-lb-1', 'demo-worker-1', 'demo-worker-2']) assert.equal(await page.locator(`tr[data-host="${host}"] td.state`).innerText(), 'up');
+      assert.match(await page.locator('#alerts').innerText(), /demo-worker-1 callback-refused: /);
+      // mini2 installing: its stage from its own %pre, counting on, and its installer's console as it runs.
+      await page.waitForFunction(() => /^started, \d+ s so far$/.test(document.querySelector('tr[data-image="mini2"] td:nth-child(3)')?.textContent ?? ''), undefined, { timeout: 180_000 });
+      await page.waitForFunction(() => /mini: installing mini2/.test(document.querySelector('[data-console="mini2"]')?.textContent ?? ''), undefined, { timeout: 60_000 });
+      assert.equal(await page.locator('tr[data-image="mini2"] td:nth-child(2)').innerText(), 'installing');
+      await keepScreenshot(page, 'dashboard-demo.png');
+      const phone = await browser.newPage({ viewport: { width: 390, height: 844 }, colorScheme: 'dark' });
+      await phone.goto(`${url}/`);
+      await phone.locator('[data-chart="demo/worker"] polyline').waitFor({ timeout: 10_000 });
+      assert.equal(await phone.evaluate(() => document.documentElement.scrollWidth), 390, 'no sideways scrolling of the page');
+      await keepScreenshot(phone, 'dashboard-demo-390.png');
+      // Installed: the stage says how long it took, and the live console is gone.
+      const built = await build;
+      assert.equal(built.exitCode, 0, String(built.stderr));
+      await page.waitForFunction(() => /^installed in \d+ s$/.test(document.querySelector('tr[data-image="mini2"] td:nth-child(3)')?.textContent ?? ''), undefined, { timeout: 10_000 });
+      assert.equal(await page.locator('[data-console="mini2"]').count(), 0);
+    } finally {
+      await browser.close();
+      build.kill();
+    }
     await inNs(['ssh', 'demo-worker-1', '--', 'for p in $(ps | awk \'/while :; do :; done/ && !/awk/ {print $1}\'); do kill $p; done']);
 
     // A killed VM is replaced.
@@ -114,7 +165,7 @@ test('monitor: idle workers scale down to min, a busy one makes it scale up, a k
     writeFileSync(config, good);
     await inNs(['monitor', 'demo', '--stop']);
     await server?.stop();
-    for (const name of ['demo-lb-1', 'demo-worker-1', 'demo-worker-2', 'mini']) await inNs(['image', 'del', name, '--force']);
+    for (const name of ['demo-lb-1', 'demo-worker-1', 'demo-worker-2', 'mini', 'mini2']) await inNs(['image', 'del', name, '--force']);
     await execa('ip', ['netns', 'del', ns], { reject: false });
     cleanup();
   }
