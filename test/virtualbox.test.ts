@@ -5,6 +5,8 @@ import { mkdtempSync, mkdirSync, readFileSync, existsSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
+import { Readable, Writable } from 'node:stream';
+import { attachConsole } from '../src/providers/attach.js';
 import { repo, lab, tempLab, userNetworking, freePort } from './helpers.js';
 import { serveInNs } from './netns.js';
 import type { InventoryData } from '../src/inventory/types.js';
@@ -104,6 +106,16 @@ test('VirtualBox 7.x: a whole build, start, stop, clone and delete runs through 
     assert.equal(vb.calls().filter((c) => c[0] === 'startvm').length, 2, 'the session lock was retried');
     assert.equal((await vb.provider.info('mini')).state, 'running');
     assert.match(lastLines(await vb.provider.console('mini'), 5), /mini booted \(headless\), boot1=net/);
+
+    // lab console: the UART is switched to a socket VirtualBox serves for the attach (lab keeps its file meanwhile), then back to its file.
+    let typed = '';
+    const output = new Writable({ write: (c: Buffer, _e, done) => void ((typed += c.toString()), done()) });
+    const why = await attachConsole('mini', await vb.provider.consoleAttach!('mini'), { input: Readable.from([Buffer.from('echo typed-$((6*7))\n')]), output, say: () => undefined }, 500);
+    assert.equal(why, 'input ended');
+    assert.match(typed, /~ # echo typed-\$\(\(6\*7\)\)\r\ntyped-42\r\n~ # $/, 'echoed as typed, then run');
+    assert.deepEqual(vb.calls().filter((c) => c[0] === 'controlvm' && c[2] === 'changeuartmode1').map((c) => c[3]), ['server', 'file']);
+    assert.deepEqual(Object.values(vb.state().vms)[0]!.settings['--uartmode1'], ['file', path.join(vb.dir, 'vms', 'mini', 'console.log')]);
+    assert.match(await vb.provider.console('mini'), /mini booted \(headless\)[^]*typed-42/, 'what it showed before the attach and during it');
 
     assert.equal(await vb.provider.stop('mini', 5000), 'graceful');
     assert.equal(await vb.provider.stop('mini', 5000), 'already');

@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 import { EnvironmentError, LabError } from '../errors.js';
@@ -24,6 +25,14 @@ export type Detached = 'detached' | 'input ended' | 'console closed';
  */
 export async function attachConsole(vm: string, how: ConsoleAttach, io: AttachIo, quietMs = 1500): Promise<Detached> {
   if ('command' in how) return attachCommand(vm, how, io);
+  try {
+    return await attachSocket(vm, how, io, quietMs);
+  } finally {
+    await how.release?.();
+  }
+}
+
+async function attachSocket(vm: string, how: { socket: string; tee?: string }, io: AttachIo, quietMs: number): Promise<Detached> {
   const sock = net.connect(how.socket);
   await new Promise<void>((resolve, reject) => {
     sock.once('connect', resolve);
@@ -72,6 +81,7 @@ export async function attachConsole(vm: string, how: ConsoleAttach, io: AttachIo
     };
     sock.on('data', (d: Buffer) => {
       output.write(d);
+      if (how.tee) appendFileSync(how.tee, d);
       if (ended) settle();
     });
     sock.on('close', () => finish('console closed'));

@@ -99,8 +99,13 @@ export interface ProviderKind {
   scaffold?(source: string): string;
 }
 
-/** A serial console to attach to: a Unix socket carrying its bytes (QEMU's chardev), or a program that attaches the terminal itself (virsh console). */
-export type ConsoleAttach = { socket: string } | { command: string[]; detachKey: string };
+/**
+ * A serial console to attach to: a Unix socket carrying its bytes (QEMU's
+ * chardev; VirtualBox's UART switched to server mode, which then writes no
+ * file, so lab appends what it reads to `tee` and calls `release` once
+ * detached), or a program that attaches the terminal itself (virsh console).
+ */
+export type ConsoleAttach = { socket: string; tee?: string; release?: () => Promise<void> } | { command: string[]; detachKey: string };
 
 export interface Provider {
   readonly name: string;

@@ -79,6 +79,11 @@ export class VBoxDriver {
     return this.exec(['controlvm', vm, action]);
   }
 
+  /** Switch a running VM's UART 1: to a socket VirtualBox serves, or back to a file (which VirtualBox starts anew). */
+  changeUartMode(vm: string, mode: 'server' | 'file', target: string): Promise<string> {
+    return this.exec(['controlvm', vm, 'changeuartmode1', mode, target]);
+  }
+
   unregisterVm(vm: string): Promise<string> {
     return this.exec(['unregistervm', vm, '--delete']);
   }

@@ -1,10 +1,10 @@
 import { consoleText } from '../console.js';
-import { copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFileSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { writeFileAtomicSync } from '../../util/files.js';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { LabError, UsageError } from '../../errors.js';
-import type { Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
+import type { ConsoleAttach, Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
 import { VBoxDriver } from './driver.js';
 import { macFromVBox, macToVBox } from './parse.js';
 import { ensureAttachment, type Attachment, type LabNetwork } from './network.js';
@@ -167,7 +167,7 @@ export class VirtualBoxProvider implements Provider {
         ...(spec.cpus > 1 ? ['--ioapic', 'on'] : []),
         '--boot1', 'disk', '--boot2', 'net', '--boot3', 'none', '--boot4', 'none',
         ...(v7 ? ['--audio-driver', 'none'] : ['--audio', 'none']),
-        '--uart1', '0x3F8', '4', '--uartmode1', 'file', path.join(this.dir(spec.name), 'console.log'),
+        '--uart1', '0x3F8', '4', '--uartmode1', 'file', this.consoleFile(spec.name),
         ...(await this.nicSettings(spec)),
       ]);
       const disk = path.join(this.dir(spec.name), 'disk.vdi');
@@ -240,7 +240,9 @@ export class VirtualBoxProvider implements Provider {
     } else {
       order = ['--boot1', 'disk', '--boot2', 'none'];
     }
-    await this.driver.modifyVm(uuid, order);
+    // Each power-on starts the console file anew (VirtualBox replaces it); an attach cut short by a stop may have left the UART on its socket.
+    rmSync(this.earlierConsole(name), { force: true });
+    await this.driver.modifyVm(uuid, [...order, '--uartmode1', 'file', this.consoleFile(name)]);
     if (opts.cdrom) {
       const info = await this.driver.info(uuid);
       const hasIde = [...(info?.entries() ?? [])].some(([k, v]) => k.startsWith('storagecontrollername') && v === 'IDE');
@@ -313,7 +315,7 @@ export class VirtualBoxProvider implements Provider {
     try {
       // The clone inherits the source's SSH forward: its own replaces it.
       const inherited = (await this.info(source)).sshForward ? ['--natpf1', 'delete', 'ssh'] : [];
-      await this.driver.modifyVm(uuid, ['--uartmode1', 'file', path.join(this.dir(spec.name), 'console.log'), ...inherited, ...(await this.nicSettings(spec))]);
+      await this.driver.modifyVm(uuid, ['--uartmode1', 'file', this.consoleFile(spec.name), ...inherited, ...(await this.nicSettings(spec))]);
       mkdirSync(this.dir(spec.name), { recursive: true });
       writeFileAtomicSync(path.join(this.dir(spec.name), 'vm.json'), `${JSON.stringify({ ...spec, uuid }, null, 2)}\n`);
     } catch (e) {
@@ -345,8 +347,48 @@ export class VirtualBoxProvider implements Provider {
     return Promise.all(mine.sort().map((n) => this.info(n)));
   }
 
+  private consoleFile(name: string): string {
+    return path.join(this.dir(name), 'console.log');
+  }
+
+  /** What this run's console showed before an attach: switching the UART back to its file replaces the file. */
+  private earlierConsole(name: string): string {
+    return path.join(this.dir(name), 'console.earlier.log');
+  }
+
   async console(name: string): Promise<string> {
-    const f = path.join(this.dir(name), 'console.log');
-    return existsSync(f) ? consoleText(readFileSync(f, 'utf8')) : '';
+    const text = [this.earlierConsole(name), this.consoleFile(name)].map((f) => (existsSync(f) ? readFileSync(f, 'utf8') : '')).join('');
+    return consoleText(text);
+  }
+
+  /**
+   * VirtualBox's UART writes a file or serves a socket, not both: attaching
+   * switches it to a socket (controlvm changeuartmode1 server), lab keeps the
+   * file meanwhile with what it reads, and detaching switches it back.
+   */
+  async consoleAttach(name: string): Promise<ConsoleAttach> {
+    const uuid = this.uuid(name);
+    const file = this.consoleFile(name);
+    const socket = path.join(this.dir(name), 'console.sock');
+    await this.driver.changeUartMode(uuid, 'server', socket);
+    const release = async () => {
+      const earlier = this.earlierConsole(name);
+      if (existsSync(file)) {
+        appendFileSync(earlier, readFileSync(file));
+        rmSync(file);
+      }
+      try {
+        await this.driver.changeUartMode(uuid, 'file', file);
+      } catch (e) {
+        // Stopped while attached: nothing writes the file any more, so all of it goes back there.
+        if ((await this.vmState(name)) === 'running') throw e;
+        if (existsSync(earlier)) renameSync(earlier, file);
+      }
+    };
+    if (!(await waitUntil(10_000, async () => existsSync(socket) || undefined))) {
+      await release();
+      throw new LabError(`${name}: VirtualBox made no console socket at ${socket}`);
+    }
+    return { socket, tee: file, release };
   }
 }
