@@ -424,7 +424,14 @@ export const DASHBOARD_HTML = `<!doctype html>
       return card;
     }));
   }
+  // Several events arrive together (hosts, images, envs ... of one look): drawn once, at the next frame.
+  let queued = false;
   function render() {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => { queued = false; draw(); });
+  }
+  function draw() {
     const body = $('hosts');
     // The hypervisor column only where VMs have one (provider libvirt).
     const hv = hosts.some((h) => h.hypervisor);
