@@ -6,6 +6,7 @@ import { launchChromium, keepScreenshot } from './browser.js';
 import { tempLab, serve, userNetworking, callbackToken } from './helpers.js';
 import { Inventory } from '../src/inventory/store.js';
 import { labPaths } from '../src/project/paths.js';
+import { openWindow } from '../src/inventory/windows.js';
 
 /** The dashboard in headless Chromium (Debian's), driven by playwright-core: it follows the lab live. */
 test('the dashboard at / shows environments by group with their monitor\'s figures and decisions, hosts, images installing, alerts and the boot log, live without a reload, at 1280 and 390 px', { timeout: 120_000 }, async () => {
@@ -52,6 +53,8 @@ test('the dashboard at / shows environments by group with their monitor\'s figur
     assert.equal(await page.locator('#images').innerText(), 'no images built yet');
     await new Inventory(labPaths(dir)).update((d) => {
       d.images.mini = { name: 'mini', state: 'installing', install: 'kernel', started: new Date().toISOString() };
+      // The install window its build opens: only inside one may an install say it started.
+      openWindow(d, 'mini', 'image build mini');
     });
     const stage = (s: string) => fetch(`${server.url}/booted?host=mini&mac=52:54:00:aa:bb:09&ip=10.77.0.9&stage=${s}&token=${callbackToken(dir, 'mini')}`, { method: 'POST', body: s === 'started' ? '' : new URLSearchParams({ hostkey: hostKey }) });
     assert.equal((await stage('started')).status, 200);
@@ -103,6 +106,8 @@ test('the dashboard at / shows environments by group with their monitor\'s figur
     // An image installing, from its %pre callback: counting on.
     await new Inventory(labPaths(dir)).update((d) => {
       d.images.mini = { name: 'mini', state: 'installing', install: 'kernel', started: new Date().toISOString() };
+      // The install window its build opens: only inside one may an install say it started.
+      openWindow(d, 'mini', 'image build mini');
     });
     assert.equal((await stage('started')).status, 200);
     await page.waitForFunction(() => /^started, \d+ s so far$/.test(document.querySelector('tr[data-image="mini"] td:nth-child(3)')?.textContent ?? ''), undefined, { timeout: 5000 });

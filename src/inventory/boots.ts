@@ -119,7 +119,11 @@ export function acceptCallback(data: InventoryData, log: LogSink, cb: Callback, 
     ip = lease.ip;
   }
   const window = windowOf(data, cb.host, now);
-  if (cb.stage === 'started') return installStarted(data, log, cb, rules, ip, t);
+  if (cb.stage === 'started') {
+    // Only an install lab expects may say it started: else any holder of a host's token could make a live host "installing".
+    if (!window) return refuse(409, `${cb.host} reports an install started, but no install window is open for it (lab opens one when it builds or starts it; \`lab kickstart --allow ${cb.host}\` for an install you start yourself)`);
+    return installStarted(data, log, cb, rules, ip, t);
+  }
   if (cb.hostKey && existing?.hostKey && existing.hostKey !== cb.hostKey && !window) {
     existing.refusedKey = { key: cb.hostKey, time: t, from: rules.peer };
     const detail = `offered ${keyFingerprint(cb.hostKey)}, pinned ${keyFingerprint(existing.hostKey)}: refused and not used; if you reinstalled it yourself, accept it with \`lab hosts rekey ${cb.host}\``;

@@ -100,13 +100,20 @@ test('unknown hosts and path tricks get 404 with a message', async () => {
   }
 });
 
-test("an install's stages come back as callbacks: %pre started (no boot, no key), %post installed, the first boot up; the next install starts over; an unknown stage is refused", async () => {
+test("an install's stages come back as callbacks: %pre started (no boot, no key), %post installed, the first boot up; the next install starts over; an unknown stage is refused, and a start outside an install window", async () => {
   const mac = leaseMac('demo-worker-2');
   const q = (stage?: string) => `host=demo-worker-2&mac=${mac}&token=${token('demo-worker-2')}${stage === undefined ? '' : `&stage=${stage}`}`;
   const me = async () => (await hosts()).find((x) => x.name === 'demo-worker-2')!;
   const before = [db(), bootLog()];
   assert.equal((await callBack(q('finished'))).status, 400);
   assert.deepEqual([db(), bootLog()], before, 'nothing recorded');
+  // An install start only inside an install window: else whoever holds the host's token could make a live host "installing".
+  const outside = await callBack(q('started'), '');
+  assert.equal(outside.status, 409);
+  assert.match(((await outside.json()) as { error: string }).error, /^demo-worker-2 reports an install started, but no install window is open for it .*lab kickstart --allow demo-worker-2/);
+  assert.notEqual((await me())?.state, 'installing');
+  const allow = async () => assert.equal((await lab(['--lab', dir, 'kickstart', '--allow', 'demo-worker-2'])).exitCode, 0);
+  await allow();
   assert.equal((await callBack(q('started'), '')).status, 200);
   let h = await me();
   assert.deepEqual([h.state, h.bootCount, h.hostKey, Object.keys(h.stages ?? {})], ['installing', 0, undefined, ['started']]);
@@ -122,6 +129,7 @@ test("an install's stages come back as callbacks: %pre started (no boot, no key)
   assert.equal((await callBack(q(), hostKey, { 'content-type': 'text/plain' })).status, 200);
   assert.equal((await me()).stages!.up, up);
   // A new install starts over.
+  await allow();
   assert.equal((await callBack(q('started'))).status, 200);
   assert.deepEqual(Object.keys((await me()).stages!), ['started']);
 });
