@@ -110,6 +110,20 @@ test('a mini guest installs from its kickstart by direct kernel boot, boots its 
     assert.equal(unknown.exitCode, 2);
     assert.match(unknown.stderr, /^lab: no live host "demo-worker-9" with a recorded host key; live hosts: demo-worker-1/);
 
+    // As other tools halt and restart guests: busybox's reboot (a signal to PID 1) boots it again, calling back;
+    // `shutdown -h now` (vagrant halt's) powers it off; then it starts again for the power button.
+    const boots = (await inv.read()).hosts[name]!.bootCount;
+    await sshRun(sshPort, key, blob, 'reboot').catch(() => undefined); // its SSH server goes first: the answer may not come
+    await eventually(async () => ((await inv.read()).hosts[name]?.bootCount ?? 0) > boots, 120_000, 'the reboot to call back');
+    assert.match(await provider.console(name), /mini: reboot: shutting down/);
+    assert.equal((await provider.info(name)).state, 'running');
+    assert.match(await sshRun(sshPort, key, blob, 'shutdown -r +5; shutdown -c'), /^shutdown: reboot in 300 s \(shutdown -c cancels\)\nshutdown cancelled\n$/);
+    await sshRun(sshPort, key, blob, 'shutdown -h now').catch(() => undefined);
+    await eventually(async () => (await provider.info(name)).state === 'stopped', 60_000, 'shutdown -h now to power it off');
+    assert.match(lastLines(await provider.console(name), 5), /mini: poweroff: shutting down/);
+    await provider.start(name, { boot: { kind: 'disk' } });
+    await eventually(async () => ((await inv.read()).hosts[name]?.bootCount ?? 0) > boots + 1, 120_000, 'the boot after shutdown to call back');
+
     assert.equal(await provider.stop(name, 60_000), 'graceful', lastLines(await provider.console(name), 10));
     assert.match(lastLines(await provider.console(name), 5), /power button: shutting down/);
 

@@ -58,6 +58,9 @@ printf '/bin/sh\n' > "$root/etc/shells"
 install -m 755 "$here/init" "$root/init"
 install -m 755 "$here/udhcpc.script" "$root/etc/udhcpc.script"
 install -m 755 "$here/power.sh" "$root/etc/power.sh"
+# busybox has poweroff, halt and reboot (signals to PID 1, which init traps) but no shutdown.
+rm -f "$root/bin/shutdown"
+install -m 755 "$here/shutdown" "$root/bin/shutdown"
 
 mkdir -p "$out"
 (cd "$root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out/initrd.img.tmp"

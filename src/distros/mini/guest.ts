@@ -7,7 +7,7 @@ import { packageRoot } from '../../project/root.js';
 
 /** guest/mini in the package: the build script and the init it packs. */
 const guestDir = path.join(packageRoot, 'guest', 'mini');
-const INPUTS = ['build.sh', 'init', 'udhcpc.script', 'power.sh'];
+const INPUTS = ['build.sh', 'init', 'udhcpc.script', 'power.sh', 'shutdown'];
 
 export interface MiniGuest {
   kernel: string;
