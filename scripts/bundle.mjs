@@ -39,3 +39,8 @@ const { metafile } = await build({
 });
 // Which packages each output holds: what the test of a command's loads reads (test/fixtures/loaded-packages.mjs).
 writeFileSync('dist/bundle-meta.json', JSON.stringify(metafile));
+
+// What `lab --help` lists of the built-in commands, summed up once here so that it need not load their modules (src/cli/commands.ts).
+const { Command } = await import('commander');
+const { commandSummaries } = await import('../dist/cli/commands.js');
+writeFileSync('dist/commands.json', JSON.stringify(await commandSummaries(new Command('lab'))));

@@ -1,36 +1,12 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
+import { COMMANDS, registerAll, registerSummaries } from './cli/commands.js';
 import { isLabError, ExitCode, UsageError } from './errors.js';
 import { isStorageFailure, storageError } from './util/files.js';
 import { commandWord, labDirOf } from './cli/argv.js';
 import { serviceNames } from './project/services.js';
 import { labPaths } from './project/paths.js';
 
-type Register = (program: Command) => void;
-
-/**
- * The built-in commands by name, each module loaded only when its command
- * runs: a command pays for what it uses (`lab hosts list` does not load the
- * server, SSH or the providers). Help, completion and unknown words load them all.
- */
-const COMMANDS: Record<string, () => Promise<Register>> = {
-  init: async () => (await import('./cli/init.js')).register,
-  check: async () => (await import('./cli/check.js')).register,
-  serve: async () => (await import('./cli/serve.js')).register,
-  kickstart: async () => (await import('./cli/kickstart.js')).register,
-  pxe: async () => (await import('./cli/pxe.js')).register,
-  hosts: async () => (await import('./cli/hosts.js')).register,
-  image: async () => (await import('./cli/image.js')).register,
-  'ssh-config': async () => (await import('./cli/ssh.js')).register,
-  ssh: async () => (await import('./cli/ssh.js')).register,
-  env: async () => (await import('./cli/env.js')).register,
-  monitor: async () => (await import('./cli/monitor.js')).register,
-  doctor: async () => (await import('./cli/doctor.js')).register,
-  hypervisor: async () => (await import('./cli/hypervisor.js')).register,
-  console: async () => (await import('./cli/console.js')).register,
-  completion: async () => (await import('./cli/completion.js')).register,
-  services: async () => (await import('./cli/service.js')).registerServicesList,
-};
 const builtIn = Object.keys(COMMANDS);
 
 const program = new Command('lab')
@@ -45,18 +21,17 @@ const program = new Command('lab')
 
 const argv = process.argv.slice(2);
 const word = commandWord(argv);
-if (word !== undefined && Object.hasOwn(COMMANDS, word) && word !== 'completion') {
+if (word === undefined) {
+  // Help, or an option that is none: the commands as the build summed them up (dist/commands.json), none of their modules loaded.
+  if (!registerSummaries(program, new URL('./commands.json', import.meta.url))) await registerAll(program);
+  (await import('./cli/service.js')).registerServices(program, argv, builtIn);
+} else if (Object.hasOwn(COMMANDS, word) && word !== 'completion') {
   (await COMMANDS[word]!())(program);
-} else if (word !== undefined && serviceNames(labPaths(labDirOf(argv)).services).includes(word)) {
+} else if (serviceNames(labPaths(labDirOf(argv)).services).includes(word)) {
   (await import('./cli/service.js')).registerServices(program, argv, builtIn);
 } else {
-  // Help, completion (generated from every command), a service's operation or a word that is neither: all of them.
-  const loaded = new Set<Register>();
-  for (const load of Object.values(COMMANDS)) {
-    const register = await load();
-    if (!loaded.has(register)) register(program);
-    loaded.add(register);
-  }
+  // Completion (generated from every command) or a word that is neither a command nor a service: all of them.
+  await registerAll(program);
   (await import('./cli/service.js')).registerServices(program, argv, builtIn);
 }
 

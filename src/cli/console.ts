@@ -18,7 +18,7 @@ export function register(program: Command): void {
       const { lab } = await openLab(cmd);
       const names = allHosts(lab).map((h) => h.name);
       if (!names.includes(vm)) throw new UsageError(`no VM "${vm}" in environments.ts; VMs: ${names.join(', ')}`);
-      const provider = providerFor(lab);
+      const provider = await providerFor(lab);
       try {
         const state = (await provider.info(vm)).state;
         if (state === 'missing') throw new UsageError(`${vm}: no such VM (not built or started yet)`, 'see `lab image list` and `lab env status`');

@@ -3,13 +3,12 @@ import { interruptSignal } from '../util/wait.js';
 import { providerFor } from '../providers/index.js';
 import { hostLines } from './host-lines.js';
 import type { EnvContext } from '../env/hosts.js';
-import { startEnv, startWorker, type StartOptions, type StartReport } from '../env/start.js';
-import { stopEnv } from '../env/stop.js';
+import type { StartOptions, StartReport } from '../env/start.js';
+import type { Provider } from '../providers/types.js';
 import { envStatus, envList, type HostStatus } from '../env/status.js';
 import { environment } from '../env/plan.js';
 import { ExitCode } from '../errors.js';
-import { DEFAULT_PARALLEL } from './service.js';
-import { openLab, intOption } from './common.js';
+import { DEFAULT_PARALLEL, openLab, intOption } from './common.js';
 import { ago, print, printJson, table } from './output.js';
 
 interface StartFlags {
@@ -44,12 +43,12 @@ function resultText(host: string, results: StartReport): string | undefined {
   return parts.join(', ') || undefined;
 }
 
-export function context(lab: EnvContext['lab'], inventory: EnvContext['inventory'], signal: AbortSignal, provider = providerFor(lab), follow = false): EnvContext {
+export async function context(lab: EnvContext['lab'], inventory: EnvContext['inventory'], signal: AbortSignal, provider?: Provider, follow = false): Promise<EnvContext> {
   const lines = hostLines();
   return {
     lab,
     inventory,
-    provider,
+    provider: provider ?? (await providerFor(lab)),
     signal,
     say: (who, what) => lines.say(who, what),
     ...(follow ? { console: (who: string, line: string) => lines.aside(`${who} console: ${line}`) } : {}),
@@ -105,7 +104,8 @@ export function register(program: Command): void {
     ).action(async (name: string, o: StartFlags, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
       environment(lab, name);
-      const c = context(lab, inventory, interruptSignal(), undefined, o.follow);
+      const c = await context(lab, inventory, interruptSignal(), undefined, o.follow);
+      const { startEnv } = await import('../env/start.js');
       await report(c, name, await startEnv(c, name, mode, startOptions(o)), o.json);
     });
   }
@@ -114,7 +114,8 @@ export function register(program: Command): void {
     async (name: string, host: string, o: StartFlags, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
       environment(lab, name);
-      const c = context(lab, inventory, interruptSignal(), undefined, o.follow);
+      const c = await context(lab, inventory, interruptSignal(), undefined, o.follow);
+      const { startWorker } = await import('../env/start.js');
       await report(c, name, await startWorker(c, name, host, startOptions(o)), o.json);
     },
   );
@@ -128,7 +129,8 @@ export function register(program: Command): void {
     .action(async (name: string, o: { deadline: number; parallel: number; json?: boolean }, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
       environment(lab, name);
-      const c = context(lab, inventory, interruptSignal());
+      const c = await context(lab, inventory, interruptSignal());
+      const { stopEnv } = await import('../env/stop.js');
       const results = await stopEnv(c, name, { parallel: o.parallel, deadlineMs: o.deadline * 1000 });
       const failed = results.filter((r) => r.outcome === 'failed');
       if (o.json) printJson(results);
@@ -143,7 +145,7 @@ export function register(program: Command): void {
     .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
       environment(lab, name);
-      const rows = await envStatus(lab, inventory, providerFor(lab), name);
+      const rows = await envStatus(lab, inventory, await providerFor(lab), name);
       o.json ? printJson(rows) : print(statusTable(rows));
     });
 
@@ -153,7 +155,7 @@ export function register(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (o: { json?: boolean }, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
-      const rows = await envList(lab, inventory, providerFor(lab));
+      const rows = await envList(lab, inventory, await providerFor(lab));
       o.json ? printJson(rows) : print(table(['ENV', 'GROUPS', 'DECLARED', 'RUNNING', 'LIVE'], rows.map((r) => [r.env, r.groups, r.declared, r.running, r.live])));
     });
 }

@@ -24,7 +24,7 @@ export function register(program: Command): void {
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const { lab } = await openLab(cmd);
       needLibvirt(lab);
-      const p = libvirtProvider(lab);
+      const p = await libvirtProvider(lab);
       try {
         const facts = await allFacts(p);
         if (opts.json) return printJson(facts);
@@ -55,10 +55,10 @@ export function register(program: Command): void {
     .action(async (name: string, o: { deadline: number; json?: boolean }, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
       needLibvirt(lab);
-      const p = libvirtProvider(lab);
+      const p = await libvirtProvider(lab);
       p.setDrained(name, true);
       const on = new Set(p.state.records().filter((r) => r.hypervisor === name).map((r) => r.spec.name));
-      const c = context(lab, inventory, interruptSignal(), p);
+      const c = await context(lab, inventory, interruptSignal(), p);
       try {
         const moved = await evacuate(c, [...lab.imageHosts, ...lab.hosts].filter((h) => on.has(h.name)), startOptions({ parallel: 1, deadline: o.deadline, connectTimeout: 10, timeout: 300 }));
         if (o.json) printJson(moved);
@@ -77,7 +77,7 @@ export function register(program: Command): void {
     .action(async (name: string, _o: object, cmd: Command) => {
       const { lab } = await openLab(cmd);
       needLibvirt(lab);
-      libvirtProvider(lab).setDrained(name, false);
+      (await libvirtProvider(lab)).setDrained(name, false);
       print(`${name}: new VMs may be placed there again`);
     });
 }

@@ -30,7 +30,7 @@ export function register(program: Command): void {
     .action(async (name: string | undefined, opts: { all?: boolean; rebuild?: boolean; follow?: boolean }, cmd: Command) => {
       if (!name && !opts.all) throw new UsageError('which image? give its name, or --all');
       const { lab, inventory } = await openLab(cmd, { requireIsos: name ? [name] : true });
-      const provider = providerFor(lab);
+      const provider = await providerFor(lab);
       const names = opts.all ? Object.keys(lab.config.images) : [name!];
       const signal = interruptSignal();
       for (const n of names) {
@@ -59,7 +59,7 @@ export function register(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
-      const provider = providerFor(lab);
+      const provider = await providerFor(lab);
       const data = await inventory.read();
       const rows = await Promise.all(
         Object.entries(lab.config.images).map(async ([n, cfg]) => {
@@ -85,7 +85,7 @@ export function register(program: Command): void {
     .description('boot a VM from its disk, headless')
     .action(async (name: string, _o: object, cmd: Command) => {
       const { lab } = await openLab(cmd);
-      await providerFor(lab).start(name, { boot: { kind: 'disk' } });
+      await (await providerFor(lab)).start(name, { boot: { kind: 'disk' } });
       print(`${name}: started`);
     });
 
@@ -95,7 +95,7 @@ export function register(program: Command): void {
     .option('--deadline <s>', 'seconds to wait for the guest to power off', intOption('--deadline', 0, 3600), 60)
     .action(async (name: string, opts: { deadline: number }, cmd: Command) => {
       const { lab } = await openLab(cmd);
-      const how = await providerFor(lab).stop(name, opts.deadline * 1000);
+      const how = await (await providerFor(lab)).stop(name, opts.deadline * 1000);
       print(`${name}: ${how === 'already' ? 'was not running' : how === 'graceful' ? 'powered off' : `forced off after ${opts.deadline} s`}`);
     });
 
@@ -106,7 +106,7 @@ export function register(program: Command): void {
     .option('--release', 'drop its lease too (MAC and address): the next build leases anew, in the current network.cidr')
     .action(async (name: string, opts: { force?: boolean; release?: boolean }, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
-      const provider = providerFor(lab);
+      const provider = await providerFor(lab);
       const exists = (await provider.info(name)).state !== 'missing' || Boolean((await provider.strays?.())?.includes(name));
       const leased = Object.hasOwn((await inventory.read()).leases, name);
       // Without a VM there is still a lease to release (one of an older network.cidr).
@@ -129,7 +129,7 @@ export function register(program: Command): void {
     .description('a linked clone of a stopped VM, booting with its own name, MAC and host key')
     .action(async (source: string, name: string, _o: object, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
-      const lease = await cloneHost(lab, inventory, providerFor(lab), source, name);
+      const lease = await cloneHost(lab, inventory, await providerFor(lab), source, name);
       print(`${name}: cloned from ${source} (MAC ${lease.mac}${ipArg(lab, name, lease) ? `, address ${lease.ip}` : ''}); start it with \`lab image start ${name}\``);
     });
 }

@@ -1,11 +1,10 @@
 import path from 'node:path';
 import type { Command } from 'commander';
-import { loadService, serviceSummary } from '../deploy/services.js';
 import { serviceNames } from '../project/services.js';
-import { runOperation, failedResults, type HostResult } from '../deploy/run.js';
+import type { HostResult } from '../deploy/run.js';
 import { ExitCode, UsageError } from '../errors.js';
 import { labPaths } from '../project/paths.js';
-import { openLab, intOption } from './common.js';
+import { DEFAULT_PARALLEL, openLab, intOption } from './common.js';
 import { labDirOf } from './argv.js';
 import { print, printJson, table } from './output.js';
 
@@ -26,8 +25,6 @@ interface OpFlags {
   timeout: number;
   json?: boolean;
 }
-
-export const DEFAULT_PARALLEL = 32;
 
 /** The commands made for the lab folder's services (completion leaves them out: it reads them at completion time). */
 export const serviceCommands = new WeakSet<Command>();
@@ -62,6 +59,7 @@ export function registerServices(program: Command, argv: string[], builtIn: stri
 
 async function runCommand(name: string, op: string, o: OpFlags, cmd: Command): Promise<void> {
   const { lab, inventory } = await openLab(cmd);
+  const [{ loadService }, { runOperation, failedResults }] = await Promise.all([import('../deploy/services.js'), import('../deploy/run.js')]);
   const service = await loadService(lab, name);
   const hosts = o.hosts?.split(',').map((h) => h.trim()).filter(Boolean);
   if (o.hosts !== undefined && !hosts?.length) throw new UsageError('--hosts: expected host names separated by commas');
@@ -160,6 +158,7 @@ export function registerServicesList(program: Command): void {
       if (shadowed.length) {
         throw new UsageError(`${path.join('services', shadowed[0]!)}: "${shadowed[0]}" is also a lab command, so \`lab ${shadowed[0]} <op>\` cannot reach it; rename the service folder`);
       }
+      const { serviceSummary } = await import('../deploy/services.js');
       const rows = [];
       for (const name of serviceNames(lab.paths.services)) {
         const s = await serviceSummary(lab, name);

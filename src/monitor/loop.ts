@@ -95,7 +95,7 @@ export async function runMonitor(labDir: string, env: string, o: MonitorOptions)
 type Log = (entry: Record<string, unknown>) => void;
 
 async function cycle(lab: Lab, inventory: Inventory, env: string, o: MonitorOptions, now: () => number): Promise<void> {
-  const provider = providerFor(lab);
+  const provider = await providerFor(lab);
   try {
     await cycleWith(provider, lab, inventory, env, o, now);
   } finally {

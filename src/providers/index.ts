@@ -19,6 +19,6 @@ export function providerKind(lab: Lab): ProviderKind {
 }
 
 /** The lab's provider, ready to drive its VMs. */
-export function providerFor(lab: Lab): Provider {
+export function providerFor(lab: Lab): Promise<Provider> {
   return providerKind(lab).create(lab);
 }

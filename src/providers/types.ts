@@ -81,7 +81,8 @@ export interface ProviderKind {
    * join each hypervisor's bridge (network.mode 'bridge').
    */
   readonly hypervisors?: boolean;
-  create(lab: Lab): Provider;
+  /** Its implementation is imported here, not with the registry: a command pays only for the lab's own provider. */
+  create(lab: Lab): Promise<Provider>;
   /** What `lab doctor` checks for it: its tools, and what its network mode needs (kernel: a built guest kernel to try, if any). */
   doctor(lab: Lab, probe: { kernel?: string }): Promise<Check[]>;
   /**

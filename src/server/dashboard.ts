@@ -197,7 +197,7 @@ export class DashboardFeed {
     const lab = this.lab?.();
     if (!lab || installing.length === 0 || Date.now() - this.consolesRead < CONSOLE_EVERY_MS) return;
     this.consolesRead = Date.now();
-    const provider = providerFor(lab);
+    const provider = await providerFor(lab);
     try {
       for (const r of installing) {
         this.consoles.set(r.name, await provider.console(r.name).catch(() => ''));

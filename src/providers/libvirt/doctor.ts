@@ -7,7 +7,7 @@ import { libvirtProvider } from './index.js';
 /** Each hypervisor: it answers, lab's pool is there, its bridge is up, the disks lab placed there are present. One line per failure, with its fix. */
 export async function libvirtDoctor(lab: Lab): Promise<Check[]> {
   if (!(await which('virsh'))) return [{ name: 'virsh', status: 'fail', detail: 'virsh not found', fix: 'apt-get install libvirt-clients' }];
-  const p = libvirtProvider(lab);
+  const p = await libvirtProvider(lab);
   try {
     const checks: Check[] = [];
     for (const f of await allFacts(p)) {

@@ -4,7 +4,7 @@ import type { Lab } from '../../config/load.js';
 import { writeFileAtomicSync } from '../../util/files.js';
 import type { ProviderKind } from '../types.js';
 import { hypervisorsOf } from './hypervisors.js';
-import { LibvirtProvider } from './provider.js';
+import type { LibvirtProvider } from './provider.js';
 import { uriHost } from './uri.js';
 import { isIPv4 } from 'node:net';
 
@@ -30,7 +30,8 @@ function sshWrapper(lab: Lab): string {
   return file;
 }
 
-export function libvirtProvider(lab: Lab): LibvirtProvider {
+export async function libvirtProvider(lab: Lab): Promise<LibvirtProvider> {
+  const { LibvirtProvider } = await import('./provider.js');
   return new LibvirtProvider({
     lab: lab.config.name,
     hypervisors: hypervisorsOf(lab),

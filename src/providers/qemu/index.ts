@@ -1,5 +1,4 @@
 import type { ProviderKind } from '../types.js';
-import { QemuProvider } from './provider.js';
 
 /**
  * QEMU/KVM (TCG where KVM does not work): VMs under inventory/vms/, a tap on
@@ -9,7 +8,7 @@ export const qemu: ProviderKind = {
   name: 'qemu',
   macPrefix: [0x52, 0x54, 0x00],
   userNetHost: '10.0.2.2',
-  create: (lab) => new QemuProvider(lab.paths.vms),
+  create: async (lab) => new (await import('./provider.js')).QemuProvider(lab.paths.vms),
   // Loaded when lab doctor runs: its checks start processes, which no other command pays for.
   doctor: async (lab, probe) => (await import('./doctor.js')).qemuDoctor(lab, probe),
 };
