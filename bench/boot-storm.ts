@@ -12,7 +12,7 @@
 //   come and go (each connects, takes its first picture, hangs up, again).
 // Each run checks that none was lost (every host recorded, every boot log
 // or access log line written). Rate: 2xx answers over the storm's wall time.
-// npm run bench:storm (RUNS=5; SERVER_PROFILE=dir writes lab serve's CPU profiles there)
+// npm run bench:storm (RUNS=5; ONLY=text runs the scenarios whose label holds it; SERVER_PROFILE=dir writes lab serve's CPU profiles there)
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { cpus, homedir, tmpdir } from 'node:os';
@@ -209,7 +209,7 @@ http {
 
 const nginx = await nginxBinary();
 const nginxVersion = (await execa(nginx, ['-v'], { reject: false })).stderr.replace('nginx version: ', '').trim();
-const scenarios: [string, () => Promise<Outcome>][] = [
+const all: [string, () => Promise<Outcome>][] = [
   ['`lab serve`, empty inventory', () => labRun(0, 0)],
   [`\`lab serve\`, ${PREFILL.toLocaleString('en')} hosts and events recorded`, () => labRun(PREFILL, 0)],
   [`\`lab serve\`, empty inventory, warm (${WARM} callbacks before)`, () => labRun(0, 0, true)],
@@ -217,6 +217,8 @@ const scenarios: [string, () => Promise<Outcome>][] = [
   ...(EVENT_CLIENTS > 0 ? ([[`\`lab serve\` + ${EVENT_CLIENTS} event clients`, () => labRun(0, EVENT_CLIENTS)]] as [string, () => Promise<Outcome>][]) : []),
   [`${nginxVersion}, access log only`, () => nginxRun(nginx)],
 ];
+// ONLY=text: the scenarios whose label holds it (ONLY=empty: the two on an empty inventory).
+const scenarios = all.filter(([label]) => !process.env.ONLY || label.includes(process.env.ONLY));
 const results = new Map(scenarios.map(([label]) => [label, [] as Outcome[]]));
 for (let run = 0; run < RUNS; run++) {
   for (const [label, go] of scenarios) results.get(label)!.push(await go());

@@ -20,6 +20,7 @@ export function register(program: Command): void {
       const server = await startServer(lab, {
         ...opts,
         log,
+        warmUp: true,
         onStorageFailure: (e) => {
           fatal ??= e;
           stop('the inventory cannot be written');

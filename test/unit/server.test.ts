@@ -35,6 +35,14 @@ const token = (host: string) => callbackToken(dir, host);
 /** A callback as guests send it: a POST, the host key in the body. */
 const callBack = (query: string, body?: BodyInit, headers?: Record<string, string>) => fetch(`${server.url}/booted?${query}`, { method: 'POST', body, headers });
 
+test('lab serve runs its callback code before it listens (warm-up.ts) and records, logs and keeps nothing of it', async () => {
+  assert.equal(bootLog(), '');
+  const data = existsSync(path.join(dir, 'inventory', 'db.json')) ? (JSON.parse(db()) as { hosts: object; events: unknown[]; alerts?: unknown[] }) : undefined;
+  assert.deepEqual([Object.keys(data?.hosts ?? {}), data?.events ?? [], data?.alerts ?? []], [[], [], []]);
+  assert.doesNotMatch(server.output(), /warm-up|refused/);
+  assert.deepEqual(await hosts(), []);
+});
+
 test('secrets are made on first use, mode 0600; each host gets its own callback token', () => {
   for (const f of ['callback-token', 'lab_ed25519']) {
     assert.equal(statSync(path.join(dir, 'inventory', f)).mode & 0o777, 0o600, f);
