@@ -5,7 +5,10 @@
 // tsc's dist/ tree stays: its index.js is what a lab's TypeScript imports as
 // 'lab', and its .d.ts files are the types.
 // Left out: ssh2 (optional native parts, required on demand), jiti (required
-// on demand; its babel is loaded only to compile).
+// on demand; its babel is loaded only to compile), iconv-lite (express's
+// body parsers require it; bundled, its 550 KB of code tables were parsed
+// at every server start, while node's require loads the tables of a
+// charset only when a body comes in it).
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -30,7 +33,7 @@ const { metafile } = await build({
   platform: 'node',
   target: 'node20',
   sourcemap: true,
-  external: ['ssh2', 'cpu-features', 'jiti'],
+  external: ['ssh2', 'cpu-features', 'jiti', 'iconv-lite'],
   // Bundled CommonJS packages call require(); an ES module has none of its own.
   banner: { js: "import { createRequire as __labRequire } from 'node:module'; const require = __labRequire(import.meta.url);" },
   logLevel: 'warning',
