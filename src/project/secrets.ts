@@ -4,6 +4,7 @@ import { createRequire } from 'node:module';
 import type { LabPaths } from './paths.js';
 import { LabError, messageOf } from '../errors.js';
 import { createOnce, privateDir } from '../util/files.js';
+import { publicKeyOf } from './openssh-key.js';
 
 /**
  * Per-lab secrets, made on first use and kept in inventory/ (git-ignored),
@@ -48,6 +49,16 @@ export function generateEd25519(comment: string): string {
   }
 }
 
+/** "type base64" of a private key's public half: from the file's header where it can, else through ssh2 (which says what is wrong). */
+function publicHalf(file: string, privateKey: string): string {
+  const header = publicKeyOf(privateKey);
+  if (header) return `${header.type} ${header.blob.toString('base64')}`;
+  const parsed = ssh2().utils.parseKey(privateKey);
+  if (parsed instanceof Error) throw new LabError(`${file}: not a usable private key: ${parsed.message}`);
+  const key = Array.isArray(parsed) ? parsed[0]! : parsed;
+  return `${key.type} ${key.getPublicSSH().toString('base64')}`;
+}
+
 export function ensureSecrets(paths: LabPaths, labName: string): Secrets {
   try {
     privateDir(paths.inventory);
@@ -55,10 +66,7 @@ export function ensureSecrets(paths: LabPaths, labName: string): Secrets {
     if (!existsSync(paths.sshKey)) createOnce(paths.sshKey, generateEd25519(comment), 0o600);
     if (!existsSync(paths.token)) createOnce(paths.token, `${randomBytes(24).toString('base64url')}\n`, 0o600);
     const privateKey = readPrivate(paths.sshKey);
-    const parsed = ssh2().utils.parseKey(privateKey);
-    if (parsed instanceof Error) throw new LabError(`${paths.sshKey}: not a usable private key: ${parsed.message}`);
-    const key = Array.isArray(parsed) ? parsed[0]! : parsed;
-    const publicKey = `${key.type} ${key.getPublicSSH().toString('base64')} ${comment}`;
+    const publicKey = `${publicHalf(paths.sshKey, privateKey)} ${comment}`;
     if (!existsSync(paths.sshPublicKey)) createOnce(paths.sshPublicKey, `${publicKey}\n`, 0o644);
     const secret = readPrivate(paths.token).trim();
     if (!/^[A-Za-z0-9_-]{16,}$/.test(secret)) throw new LabError(`${paths.token}: not a valid callback secret; delete it to make a new one (hosts installed since then must be reinstalled)`);

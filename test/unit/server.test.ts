@@ -63,6 +63,32 @@ test('every lab key pair made parses, though ssh2 botches one ed25519 key in 256
   }
 });
 
+test("a private key's public half is read from its header as ssh2 reads it: ed25519, RSA and ECDSA from ssh-keygen; an encrypted or broken key is left to ssh2", async () => {
+  const { publicKeyOf } = await import('../../src/project/openssh-key.js');
+  const { execFileSync } = await import('node:child_process');
+  const { mkdtempSync, rmSync } = await import('node:fs');
+  const tmp = mkdtempSync(path.join(dir, 'keys-'));
+  try {
+    const keys = [generateEd25519('lab@test'), generateEd25519('lab@test')];
+    for (const [type, extra] of [['rsa', ['-b', '2048']], ['ecdsa', ['-b', '384']], ['ed25519', []]] as const) {
+      execFileSync('ssh-keygen', ['-q', '-t', type, ...extra, '-N', '', '-C', 'test', '-f', path.join(tmp, type)]);
+      keys.push(readFileSync(path.join(tmp, type), 'utf8'));
+    }
+    for (const k of keys) {
+      const parsed = ssh2.utils.parseKey(k);
+      assert.ok(!(parsed instanceof Error));
+      const key = Array.isArray(parsed) ? parsed[0]! : parsed;
+      const mine = publicKeyOf(k);
+      assert.deepEqual([mine?.type, mine?.blob.toString('base64')], [key.type, key.getPublicSSH().toString('base64')]);
+    }
+    execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'secret', '-f', path.join(tmp, 'locked')]);
+    const broken = keys[0]!.replace(/\n[A-Za-z0-9+/]{10}/, '\nAAAAAAAAAA');
+    for (const k of [readFileSync(path.join(tmp, 'locked'), 'utf8'), broken, 'not a key', '']) assert.equal(publicKeyOf(k), undefined);
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+});
+
 test('GET /ks/<host> inside its install window renders that host\'s kickstart, with its own token, and marks it installing', async () => {
   const closed = await fetch(`${server.url}/ks/demo-worker-1`);
   assert.equal(closed.status, 403);
