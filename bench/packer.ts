@@ -92,8 +92,8 @@ try {
   const [l, p] = [median(times.lab), median(times.packer)];
   console.log(`mini image from its kickstart, median of ${RUNS} interleaved runs, ${cpus().length} cores, TCG\n`);
   console.log('| tool | median | runs |\n|---|---|---|');
-  console.log(`| \`lab image build mini --rebuild\` | ${l.toFixed(1)} s | ${times.lab.map((t) => t.toFixed(1)).join(', ')} s |`);
-  console.log(`| \`packer build\` (${packerVersion}) | ${p.toFixed(1)} s | ${times.packer.map((t) => t.toFixed(1)).join(', ')} s |`);
+  console.log(`| \`lab image build mini --rebuild\` | ${l.toFixed(2)} s | ${times.lab.map((t) => t.toFixed(2)).join(', ')} s |`);
+  console.log(`| \`packer build\` (${packerVersion}) | ${p.toFixed(2)} s | ${times.packer.map((t) => t.toFixed(2)).join(', ')} s |`);
   console.log(`\nlab / Packer: ${(l / p).toFixed(2)}x`);
 } finally {
   cleanup();

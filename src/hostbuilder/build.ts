@@ -13,8 +13,8 @@ import { hostContext, type Serving } from '../kickstart/context.js';
 import { pxeTree } from '../kickstart/pxe.js';
 import { ensureSecrets, hostToken } from '../project/secrets.js';
 import type { Provider, VmInfo, VmSpec } from '../providers/types.js';
-import { callbackServer, type RunningServer } from '../server/serve.js';
-import { LabError, UsageError } from '../errors.js';
+import { callbackAddress, callbackServer, type RunningServer } from '../server/serve.js';
+import { EnvironmentError, LabError, UsageError } from '../errors.js';
 import { parseCidr } from '../util/ipv4.js';
 import type { BootFiles } from '../distros/types.js';
 import { imageDistro } from '../distros/index.js';
@@ -41,6 +41,7 @@ interface BuildState {
   lease: Lease;
   started: string;
   files?: BootFiles;
+  /** The server this build started (none while a lab serve runs). */
   server?: RunningServer;
   serving?: Serving;
   spec?: VmSpec;
@@ -114,6 +115,11 @@ async function setImage(inv: Inventory, name: string, change: Partial<ImageRecor
   });
 }
 
+/** The server the build started, if it did; once closed, closing again does nothing. */
+async function closeServer(s: BuildState): Promise<void> {
+  await s.server?.close();
+}
+
 function steps(opts: BuildOptions): Step<BuildState>[] {
   const log = opts.log ?? (() => undefined);
   return [
@@ -124,16 +130,10 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
       },
     },
     {
-      name: 'server',
-      run: async (s, note) => {
+      name: 'server address',
+      run: async (s) => {
         const secrets = ensureSecrets(s.lab.paths, s.lab.config.name);
-        const server = await callbackServer(s.lab, { log: (l) => log(`server: ${l}`) });
-        s.server = server.started;
-        note(server.started ? `started a server at ${server.url} for this build` : `using the server at ${server.url}`);
-        s.serving = { serverUrl: server.guestUrl, secret: secrets.secret, publicKey: secrets.publicKey };
-      },
-      undo: async (s) => {
-        await s.server?.close();
+        s.serving = { serverUrl: await callbackAddress(s.lab), secret: secrets.secret, publicKey: secrets.publicKey };
       },
     },
     {
@@ -190,22 +190,40 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
       },
     },
     {
+      // After the boot: the server's start (40 ms) need not delay the guest's, which asks for its kickstart seconds later.
+      name: 'server',
+      run: async (s, note) => {
+        const server = await callbackServer(s.lab, { log: (l) => log(`server: ${l}`) });
+        s.server = server.started;
+        note(server.started ? `started a server at ${server.url} for this build` : `using the server at ${server.url}`);
+        // A lab serve started since the address was taken, elsewhere: the guest asks the address it was given.
+        if (server.guestUrl !== s.serving!.serverUrl) throw new EnvironmentError(`the guest was given ${s.serving!.serverUrl} for its kickstart and callback, but the server now is at ${server.guestUrl}; build again`);
+      },
+      undo: closeServer,
+    },
+    {
       name: 'wait for the callback',
       run: async (s, note) => {
         const image = s.lab.config.images[s.host.image]!;
         const deadline = Date.parse(s.started) + image.installTimeout * 1000;
         let fetched = false;
-        // The inventory is read every 100 ms (a local file: the callback is seen at once), the VM's state every 500 ms (a process for VBoxManage).
+        let seen = '';
+        // The inventory's files are looked at every 20 ms and read when they changed (the callback is seen at once, a
+        // large inventory is not parsed 50 times a second), the VM's state every 500 ms (a process for VBoxManage).
         for (let round = 0; ; round++) {
           if (opts.signal?.aborted) throw new Interrupted(String(opts.signal.reason ?? 'a signal'));
-          const h = machineRecord(await s.inventory.read(), s.host.name);
-          // Called back: the install is over, and its next boot must not be another install.
-          if (h?.lastCallback && h.lastCallback >= s.started) return void (await endInstall(s, h.lastCallback));
-          if (!fetched && h?.installStarted && h.installStarted >= s.started) {
-            fetched = true;
-            note('kickstart fetched: installing');
+          const version = await s.inventory.version();
+          if (version !== seen) {
+            seen = version;
+            const h = machineRecord(await s.inventory.read(), s.host.name);
+            // Called back: the install is over, and its next boot must not be another install.
+            if (h?.lastCallback && h.lastCallback >= s.started) return void (await endInstall(s, h.lastCallback));
+            if (!fetched && h?.installStarted && h.installStarted >= s.started) {
+              fetched = true;
+              note('kickstart fetched: installing');
+            }
           }
-          const state = round % 5 === 0 ? (await s.provider.info(s.host.name)).state : undefined;
+          const state = round % 25 === 0 ? (await s.provider.info(s.host.name)).state : undefined;
           if (state === 'stopped') {
             // The callback may have landed between the two reads: look once more.
             const again = machineRecord(await s.inventory.read(), s.host.name);
@@ -215,8 +233,8 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
           if (Date.now() > deadline) {
             throw await failure(s, 'stalled', `no callback within ${image.installTimeout} s (installTimeout)`);
           }
-          if (round % 10 === 0) note(`waiting for the callback (${Math.round((Date.now() - Date.parse(s.started)) / 1000)} s)`);
-          await sleep(100);
+          if (round % 50 === 0) note(`waiting for the callback (${Math.round((Date.now() - Date.parse(s.started)) / 1000)} s)`);
+          await sleep(20);
         }
       },
     },
@@ -230,7 +248,7 @@ function steps(opts: BuildOptions): Step<BuildState>[] {
           if ((await s.provider.info(s.host.name)).state === 'stopped') return 'off';
           const h = machineRecord(await s.inventory.read(), s.host.name);
           return h?.lastCallback && s.calledBack && h.lastCallback > s.calledBack ? 'booted' : undefined;
-        }, { everyMs: 100 });
+        }, { everyMs: 100, firstMs: 10 });
         if (end !== 'off') await s.provider.stop(s.host.name, 30_000);
         await setImage(s.inventory, s.host.name, { state: 'installed', finished: new Date().toISOString() });
       },
@@ -294,7 +312,7 @@ export async function installHost(lab: Lab, inventory: Inventory, provider: Prov
     throw e;
   } finally {
     await follower?.stop();
-    await state.server?.close();
+    await closeServer(state);
   }
   return 'built';
 }

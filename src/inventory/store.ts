@@ -130,6 +130,11 @@ export class Inventory {
     this.file = new InventoryFile(paths.db, paths.journal);
   }
 
+  /** Changes whenever the database on disk does (two stats): a waiter asks this often and reads only when it changed. */
+  version(): Promise<string> {
+    return identity(this.paths.db, this.paths.journal);
+  }
+
   /** A snapshot of the database as it is on disk now. */
   async read(): Promise<InventoryData> {
     if (!existsSync(this.paths.db) && !existsSync(this.paths.journal)) return emptyInventory();

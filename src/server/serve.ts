@@ -64,6 +64,34 @@ export interface CallbackServer {
   started?: RunningServer;
 }
 
+/**
+ * Where guests will call back, before a server is started for them: the
+ * running `lab serve`'s URL, or the one a server started by callbackServer
+ * will have. For a caller with work to do first (a build boots its VM, and
+ * only then starts the server, 40 ms of CPU the guest's start need not wait
+ * for: it asks for its kickstart seconds later). The lab network the
+ * provider makes (VirtualBox's host-only interface) is made now, since the
+ * caller's VMs need it.
+ */
+export async function callbackAddress(lab: Lab, opts: ServeOptions = {}): Promise<string> {
+  const running = await findServer(lab);
+  if (running) return running.guestUrl;
+  if (!opts.bind) await prepareLabNetwork(lab);
+  return guestUrlFor(lab, opts);
+}
+
+const guestUrlFor = (lab: Lab, opts: ServeOptions) => (opts.publicUrl ?? guestServerUrl(lab, opts.port ?? lab.config.network.serverPort)).replace(/\/+$/, '');
+
+/** Labs whose network this process has made or found already. */
+const preparedNetworks = new Set<string>();
+
+/** The gateway must be on an interface before the server can listen on it: a provider that makes it (VirtualBox) does so now, once per process. */
+async function prepareLabNetwork(lab: Lab): Promise<void> {
+  if (preparedNetworks.has(lab.paths.dir)) return;
+  await providerKind(lab).prepareNetwork?.(lab, (line) => process.stderr.write(`${line}\n`));
+  preparedNetworks.add(lab.paths.dir);
+}
+
 /** The running `lab serve`, or else a server started for the length of the caller's work. */
 export async function callbackServer(lab: Lab, opts: ServeOptions = {}): Promise<CallbackServer> {
   const running = await findServer(lab);
@@ -97,8 +125,7 @@ export async function startServer(initial: Lab, opts: ServeOptions = {}): Promis
   const port = opts.port ?? lab.config.network.serverPort;
   const serving = { serverUrl: '', secret: secrets.secret, publicKey: secrets.publicKey };
   const names = opts.publicUrl ? [new URL(opts.publicUrl).hostname] : [];
-  // The gateway must be on an interface before the server can listen on it: a provider that makes it (VirtualBox) does so now.
-  if (!opts.bind) await providerKind(lab).prepareNetwork?.(lab, (line) => process.stderr.write(`${line}\n`));
+  if (!opts.bind) await prepareLabNetwork(lab);
   // The app (express) and the watcher (chokidar) load when a server starts: commands that only look for one do not pay for them.
   const { createApp } = await import('./app.js');
   const { watch } = await import('chokidar');
@@ -125,7 +152,7 @@ export async function startServer(initial: Lab, opts: ServeOptions = {}): Promis
   const actual = (server.address() as AddressInfo).port;
   const hostPart = bind.includes(':') ? `[${bind}]` : bind;
   const url = `http://${hostPart === '0.0.0.0' ? '127.0.0.1' : hostPart}:${actual}`;
-  serving.serverUrl = (opts.publicUrl ?? guestServerUrl(lab, actual)).replace(/\/+$/, '');
+  serving.serverUrl = guestUrlFor(lab, { ...opts, port: actual });
 
   // Edits of environments.ts apply at once; a broken edit is reported and the last good config kept.
   const watcher: FSWatcher = watch(lab.paths.config, { ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100 } });

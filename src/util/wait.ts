@@ -7,14 +7,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * then is not taken for a timeout. A probe that throws ends the wait with its
  * error; so does an aborted signal.
  */
-export async function waitUntil<T>(deadlineMs: number, probe: () => Promise<T | undefined> | T | undefined, opts: { everyMs?: number; signal?: AbortSignal } = {}): Promise<T | undefined> {
+export async function waitUntil<T>(deadlineMs: number, probe: () => Promise<T | undefined> | T | undefined, opts: { everyMs?: number; firstMs?: number; signal?: AbortSignal } = {}): Promise<T | undefined> {
   const end = Date.now() + deadlineMs;
+  const every = opts.everyMs ?? 500;
+  // firstMs: the first waits are that short, doubling up to everyMs, for an end expected any moment.
+  let wait = Math.min(opts.firstMs ?? every, every);
   for (;;) {
     opts.signal?.throwIfAborted();
     const answer = await probe();
     if (answer !== undefined) return answer;
     if (Date.now() >= end) return undefined;
-    await sleep(Math.min(opts.everyMs ?? 500, Math.max(0, end - Date.now())));
+    await sleep(Math.min(wait, Math.max(0, end - Date.now())));
+    wait = Math.min(wait * 2, every);
   }
 }
 
