@@ -26,6 +26,15 @@ function environment(labDir: string): nunjucksModule.Environment {
   return env;
 }
 
+/**
+ * Load nunjucks for the lab's templates now: a server does this once it
+ * listens, so that the first install's kickstart (which its guest waits for)
+ * does not also wait for nunjucks to load (15 of its 25 ms).
+ */
+export function prepareTemplates(lab: Lab): void {
+  environment(lab.paths.dir);
+}
+
 /** Render a template of the lab folder (path relative to it) with ctx; errors name the file and line. */
 export function renderTemplate(lab: Lab, template: string, ctx: object): string {
   const rel = within(lab.paths.dir, path.resolve(lab.paths.dir, template));

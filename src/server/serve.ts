@@ -2,6 +2,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import { writeFileAtomicSync } from '../util/files.js';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
+import { prepareTemplates } from '../kickstart/render.js';
 import type { FSWatcher } from 'chokidar';
 import { loadLab, type Lab } from '../config/load.js';
 import { Inventory } from '../inventory/store.js';
@@ -175,6 +176,9 @@ export async function startServer(initial: Lab, opts: ServeOptions = {}): Promis
     await new Promise<void>((resolve) => server.close(() => resolve()));
     throw e;
   }
+
+  // Once listening, not before: nothing waits for it yet, and the first kickstart's guest will.
+  prepareTemplates(lab);
 
   let closed: Promise<void> | undefined;
   return {
