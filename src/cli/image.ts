@@ -4,7 +4,8 @@ import { createInterface } from 'node:readline/promises';
 import { buildImage, ipArg } from '../hostbuilder/build.js';
 import { cloneHost } from '../hostbuilder/clone.js';
 import { providerFor } from '../providers/index.js';
-import { installProgress, progressText } from '../inventory/stages.js';
+import { progressText } from '../inventory/stages.js';
+import { imageRows, type ImageRow } from '../hostbuilder/list.js';
 import { UsageError } from '../errors.js';
 import { openLab, intOption } from './common.js';
 import { ago, print, printJson, table } from './output.js';
@@ -59,25 +60,12 @@ export function register(program: Command): void {
     .option('--json', 'print as JSON')
     .action(async (opts: { json?: boolean }, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
-      const provider = await providerFor(lab);
-      const data = await inventory.read();
-      const rows = await Promise.all(
-        Object.entries(lab.config.images).map(async ([n, cfg]) => {
-          const rec = data.images[n];
-          const vm = await provider.info(n);
-          const took = rec?.finished ? `${Math.round((Date.parse(rec.finished) - Date.parse(rec.started)) / 1000)} s` : rec ? `${ago(rec.started)} (running)` : undefined;
-          // The image VM's own record (its address and last callback): images are not hosts, so only this list shows them.
-          const machine = data.imageVms[n];
-          return { name: n, distro: cfg.distro, install: cfg.install, state: rec?.state ?? 'not built', vm: vm.state, hypervisor: vm.hypervisor, address: machine?.ip, lastCallback: machine?.lastCallback, stage: installProgress(machine), took, reason: rec?.reason };
-        }),
-      );
-      // VMs of this lab the hypervisor has and lab does not: shown with the way to remove them.
-      const strays = ((await provider.strays?.()) ?? []).map((n) => ({ name: n, state: 'stray', vm: 'unknown to lab', reason: `the hypervisor has it, lab has no record: lab image del ${n} --force` }));
-      if (opts.json) return printJson([...rows, ...strays]);
+      const rows = await imageRows(lab, inventory, await providerFor(lab));
+      if (opts.json) return printJson(rows);
       const hv = rows.some((r) => r.hypervisor);
       const head = ['IMAGE', 'DISTRO', 'INSTALL', 'STATE', 'VM', ...(hv ? ['HYPERVISOR'] : []), 'ADDRESS', 'CALLBACK', 'STAGE', 'TIME', 'REASON'];
-      const stray = strays.map((s) => [s.name, undefined, undefined, s.state, s.vm, ...(hv ? [undefined] : []), undefined, undefined, undefined, undefined, s.reason]);
-      print(table(head, [...rows.map((r) => [r.name, r.distro, r.install, r.state, r.vm, ...(hv ? [r.hypervisor] : []), r.address, r.lastCallback && ago(r.lastCallback), progressText(r.stage), r.took, r.reason]), ...stray]));
+      const took = (r: ImageRow) => (r.seconds !== undefined ? `${r.seconds} s` : r.started ? `${ago(r.started)} (running)` : undefined);
+      print(table(head, rows.map((r) => [r.name, r.distro, r.install, r.state, r.vm, ...(hv ? [r.hypervisor] : []), r.address, r.lastCallback && ago(r.lastCallback), progressText(r.stage), took(r), r.reason])));
     });
 
   image
