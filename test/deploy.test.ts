@@ -44,7 +44,7 @@ export default defineService({
 });
 `;
 
-test('deploy on real guests: hello deploy/start/test/stop over pinned SSH, cluster.json, wrong version, a down host, a changed host key, timeouts', { timeout: 900_000 }, async () => {
+test('deploy on real guests: hello deploy/start/test/stop over pinned SSH, cluster.json, wrong version, a service of shell stages, a down host, a changed host key, timeouts', { timeout: 900_000 }, async () => {
   const ns = `labtd${process.pid % 100000}`;
   const { dir, cleanup } = await tempLab((s) => s.replace("{ role: 'worker', image: 'mini', min: 1, max: 2,", "{ role: 'worker', image: 'mini', min: 1, max: 3,"));
   mkdirSync(path.join(dir, 'services', 'probe'));
@@ -134,6 +134,48 @@ test('deploy on real guests: hello deploy/start/test/stop over pinned SSH, clust
     const nap = await op(['probe', 'nap', '--hosts', 'demo-worker-1', '--timeout', '2']);
     assert.equal(nap.by('demo-worker-1').outcome, 'timeout');
     assert.ok(nap.by('demo-worker-1').ms < 10_000);
+
+    // A service of shell stages, no service.ts: deployed to the workers by role; one stage fails on one host.
+    const setup = path.join(dir, 'services', 'setup');
+    const stage = (name: string, script: string, extra: Record<string, string> = {}) => {
+      mkdirSync(path.join(setup, 'stages', name), { recursive: true });
+      writeFileSync(path.join(setup, 'stages', name, 'bootstrap.sh'), script);
+      for (const [f, text] of Object.entries(extra)) writeFileSync(path.join(setup, 'stages', name, f), text);
+    };
+    stage('0-base', 'set -e\necho "base on $LAB_HOST as $(id -u)"\ncp motd.txt /etc/setup-motd\necho "$LAB_VERSION $(grep -c \'"name"\' "$LAB_CLUSTER") hosts" > /etc/setup-base\n', { 'motd.txt': 'hello from stage 0\n' });
+    stage('1-app', 'echo "app on $LAB_HOST"\nif [ "$LAB_HOST" = demo-worker-3 ]; then echo "no app here" >&2; exit 7; fi\ntouch /etc/setup-app\n');
+    writeFileSync(path.join(setup, 'test.sh'), 'test -f /etc/setup-app && cat /etc/setup-base\n');
+    const services = JSON.parse((await inNs(['services', '--json'])).stdout) as { name: string; operations: string[] }[];
+    assert.deepEqual(services.find((x) => x.name === 'setup')?.operations, ['deploy', 'test']);
+    const staged = await op(['setup', 'deploy', '--role', 'worker']);
+    assert.equal(staged.exitCode, 1, JSON.stringify(staged.json));
+    for (const w of ['demo-worker-1', 'demo-worker-2']) {
+      assert.equal(staged.by(w).outcome, 'ok', JSON.stringify(staged.by(w)));
+      assert.equal(staged.by(w).detail, 'stages run: 0-base, 1-app');
+      assert.ok(staged.by(w).output.includes(`  base on ${w} as 0`), staged.by(w).output.join('\n'));
+    }
+    assert.equal(staged.by('demo-worker-3').outcome, 'failed');
+    assert.equal(staged.by('demo-worker-3').detail, 'stage 1-app failed (exit 7): no app here');
+    const version = staged.by('demo-worker-1').version;
+    assert.match(version, /^[0-9a-f]{12}$/, 'no group gives setup a version: the stages\' digest is its version');
+    assert.equal((await inNs(['ssh', 'demo-worker-1', 'cat', '/etc/setup-base', '/etc/setup-motd'])).stdout, `${version} 3 hosts\nhello from stage 0\n`);
+    // The worker's own service keeps its recorded version: setup is not what its group runs.
+    assert.equal(db().hosts['demo-worker-1']!.serviceVersion, '1.1.0');
+    // Again: what succeeded at this version is not run again; the failed stage is, and fails again.
+    const rerun = await op(['setup', 'deploy', '--role', 'worker']);
+    assert.equal(rerun.by('demo-worker-1').detail, 'stages run: none; done before: 0-base, 1-app');
+    assert.ok(rerun.by('demo-worker-1').output.includes(`-- stage 0-base: done before at version ${version}, skipped`));
+    assert.equal(rerun.by('demo-worker-3').detail, 'stage 1-app failed (exit 7): no app here');
+    assert.ok(rerun.by('demo-worker-3').output.includes(`-- stage 0-base: done before at version ${version}, skipped`));
+    // An edited stage is a new version: every stage runs again.
+    writeFileSync(path.join(setup, 'stages', '1-app', 'bootstrap.sh'), 'echo "app v2 on $LAB_HOST"\ntouch /etc/setup-app\n');
+    const edited = await op(['setup', 'deploy', '--hosts', 'demo-worker-3']);
+    assert.equal(edited.exitCode, 0, JSON.stringify(edited.json));
+    assert.equal(edited.by('demo-worker-3').detail, 'stages run: 0-base, 1-app');
+    assert.notEqual(edited.by('demo-worker-3').version, version);
+    const tested = await op(['setup', 'test', '--role', 'worker']);
+    assert.equal(tested.exitCode, 0, JSON.stringify(tested.json));
+    assert.ok(tested.by('demo-worker-3').output.includes(`  ${edited.by('demo-worker-3').version} 3 hosts`), tested.by('demo-worker-3').output.join('\n'));
 
     // A host that died (its VM killed, the inventory still saying up) is reported; the others succeed.
     const vm = path.join(dir, 'inventory', 'vms', 'demo-worker-3');

@@ -6,7 +6,8 @@ import { serviceCommands } from './service.js';
 /**
  * `lab completion bash|zsh`: a completion script generated from the commands
  * as registered, so it cannot drift from them. Services and their operations
- * are read from the lab folder when completing (services/<name>/service.ts),
+ * are read from the lab folder when completing (services/<name>/service.ts,
+ * or a folder of shell stages),
  * without starting node.
  */
 
@@ -34,10 +35,16 @@ function bashScript(program: Command): string {
   return `# bash completion for lab; install: lab completion bash > /etc/bash_completion.d/lab (or source it from ~/.bashrc)
 _lab_services() {
   local d
-  for d in "$1"/services/*/service.ts; do [ -f "$d" ] && basename "$(dirname "$d")"; done
+  for d in "$1"/services/*/; do { [ -f "$d/service.ts" ] || [ -d "$d/stages" ]; } && basename "$d"; done
 }
 _lab_operations() {
-  sed -n 's/^ *\\(async \\)\\{0,1\\}\\([a-z][a-z0-9-]*\\)(\\(ctx\\)\\{0,1\\}) *{ *$/\\2/p' "$1/services/$2/service.ts" 2>/dev/null
+  local d="$1/services/$2" op
+  if [ -f "$d/service.ts" ]; then
+    sed -n 's/^ *\\(async \\)\\{0,1\\}\\([a-z][a-z0-9-]*\\)(\\(ctx\\)\\{0,1\\}) *{ *$/\\2/p' "$d/service.ts" 2>/dev/null
+  elif [ -d "$d/stages" ]; then
+    echo deploy
+    for op in start stop status test; do [ -f "$d/$op.sh" ] && echo "$op"; done
+  fi
 }
 _lab() {
   local cur=\${COMP_WORDS[COMP_CWORD]} labdir=. sofar="" i w services

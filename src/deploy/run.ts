@@ -9,7 +9,7 @@ import { operationContext, OperationFailed, type HttpRoute } from './context.js'
 import { Session, SessionError } from './session.js';
 import { operationOf, type Service } from './services.js';
 import { markDeployedCommand } from './marker.js';
-import { selectTargets, clusterHosts, type Selection, type Target } from './targets.js';
+import { selectTargets, clusterHosts, runsOwn, type Selection, type Target } from './targets.js';
 import type { ClusterFacts, HostFacts, Operation } from './types.js';
 
 /**
@@ -127,10 +127,13 @@ export async function runOperation(o: OperationRun): Promise<HostResult[]> {
       const note = await op(ctx);
       if (o.operation === 'deploy') {
         await ctx.run(markDeployedCommand(o.service.name, t.version));
-        await o.inventory.update((d) => {
-          const h = d.hosts[t.host.name];
-          if (h) h.serviceVersion = t.version;
-        });
+        // The inventory keeps the version of the host's own service (its group's): another deployed to it by --role leaves it be.
+        if (runsOwn(o.service, t.host)) {
+          await o.inventory.update((d) => {
+            const h = d.hosts[t.host.name];
+            if (h) h.serviceVersion = t.version;
+          });
+        }
       }
       if (typeof note === 'object' && note !== null) return { ...result('ok', note.note), changed: note.changed, data: note.data };
       return result('ok', typeof note === 'string' ? note : undefined);

@@ -7,6 +7,7 @@ import { shown } from '../project/paths.js';
 import { serviceNames } from '../project/services.js';
 import { cachedValue, keepValue } from '../project/checked-cache.js';
 import type { Operation, ServiceDefinition } from './types.js';
+import { isShellService, shellService } from './stages.js';
 
 /** A service folder with a service.ts, loaded and checked. */
 export interface Service {
@@ -39,18 +40,27 @@ export interface ServiceSummary {
 
 /** A service's summary: kept per content of its service.ts (project/checked-cache.ts), so listing them compiles none that is unchanged. */
 export async function serviceSummary(lab: Lab, name: string): Promise<ServiceSummary> {
-  const { file } = serviceFile(lab, name);
+  const { dir, file } = serviceFile(lab, name);
+  if (isShellService(dir)) return summaryOf(name, shellService(lab, name, dir));
   const source = readFileSync(file, 'utf8');
   const kept = cachedValue<ServiceSummary>(lab.paths, `service-${name}`, source);
   if (kept) {
     checkService(lab, name, kept);
     return kept;
   }
-  const { definition: d } = await loadService(lab, name);
-  const summary: ServiceSummary = { name, ...(d.description === undefined ? {} : { description: d.description }), role: d.role, versions: d.versions, ...(d.files ? { files: d.files } : {}), operations: Object.keys(d.operations) };
+  const summary = summaryOf(name, (await loadService(lab, name)).definition);
   keepValue(lab.paths, `service-${name}`, source, summary);
   return summary;
 }
+
+const summaryOf = (name: string, d: ServiceDefinition): ServiceSummary => ({
+  name,
+  ...(d.description === undefined ? {} : { description: d.description }),
+  role: d.role,
+  versions: d.versions,
+  ...(d.files ? { files: d.files } : {}),
+  operations: Object.keys(d.operations),
+});
 
 function serviceFile(lab: Lab, name: string): { dir: string; file: string } {
   const names = serviceNames(lab.paths.services);
@@ -63,6 +73,7 @@ function serviceFile(lab: Lab, name: string): { dir: string; file: string } {
 
 export async function loadService(lab: Lab, name: string): Promise<Service> {
   const { dir, file } = serviceFile(lab, name);
+  if (isShellService(dir)) return { name, dir, definition: shellService(lab, name, dir) };
   const where = shown(lab.paths, file);
   const raw = await importLabModule(file, where);
   const parsed = serviceSchema.safeParse(raw);

@@ -21,8 +21,15 @@ export interface Selection {
  * service's newest.
  */
 function versionFor(service: Service, op: string, host: DeclaredHost, record: HostRecord | undefined, sel: Selection): string {
-  const deployed = op === 'deploy' ? undefined : record?.serviceVersion;
-  return sel.version ?? deployed ?? host.version ?? service.definition.versions.at(-1)!;
+  // The group's version, and the one recorded on the host, are of the host's own service: not of another run on it by --role or --hosts.
+  const own = runsOwn(service, host);
+  const deployed = op === 'deploy' || !own ? undefined : record?.serviceVersion;
+  return sel.version ?? deployed ?? (own ? host.version : undefined) ?? service.definition.versions.at(-1)!;
+}
+
+/** Whether the service is the host's own: its group names it, or names none and has the service's role. */
+export function runsOwn(service: Service, host: DeclaredHost): boolean {
+  return host.service === service.name || (host.service === undefined && host.role === service.definition.role);
 }
 
 export interface Target {
@@ -55,8 +62,7 @@ export function selectTargets(lab: Lab, service: Service, op: string, records: R
       return h;
     });
   } else {
-    const runs = (h: DeclaredHost) =>
-      sel.role !== undefined ? h.role === sel.role : h.service === service.name || (h.service === undefined && h.role === def.role);
+    const runs = (h: DeclaredHost) => (sel.role !== undefined ? h.role === sel.role : runsOwn(service, h));
     chosen = lab.hosts.filter((h) => runs(h) && inEnv(h));
   }
 

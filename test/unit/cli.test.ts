@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, readdirSync, statSync, mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync, mkdtempSync, mkdirSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -229,8 +229,13 @@ test('lab completion bash and zsh complete commands, options, and the lab folder
     const scripts = path.join(dir, 'completion');
     writeFileSync(`${scripts}.bash`, (await lab(['completion', 'bash'])).stdout);
     writeFileSync(`${scripts}.zsh`, (await lab(['completion', 'zsh'])).stdout);
+    // A service of shell stages: deploy and the scripts it has.
+    mkdirSync(path.join(dir, 'services', 'setup', 'stages', '0-base'), { recursive: true });
+    writeFileSync(path.join(dir, 'services', 'setup', 'stages', '0-base', 'bootstrap.sh'), 'true\n');
+    writeFileSync(path.join(dir, 'services', 'setup', 'test.sh'), 'true\n');
     const cases: [string[], string][] = [
-      [['lab', ''], 'init check serve kickstart pxe hosts image ssh-config ssh env monitor doctor hypervisor console completion services --lab --debug hello lb'],
+      [['lab', ''], 'init check serve kickstart pxe hosts image ssh-config ssh env monitor doctor hypervisor console completion services --lab --debug hello lb setup'],
+      [['lab', 'setup', ''], 'deploy test'],
       [['lab', 'env', 'st'], 'start-all start-min start-worker stop status'],
       [['lab', 'hello', ''], 'deploy start stop status test'],
       [['lab', 'lb', 're'], 'reconfigure'],
@@ -301,6 +306,58 @@ test('a command loads what it uses: lab hosts list and lab --help load neither t
     assert.match((await lab(['env', 'status', 'demo', '--lab', dir])).stdout, /demo-worker-4/);
     writeFileSync(path.join(dir, 'sizes.ts'), 'export const workers = 5;\n');
     assert.match((await lab(['env', 'status', 'demo', '--lab', dir])).stdout, /demo-worker-5/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('a service of shell stages (no service.ts) is listed with its operations, its role and version from environments.ts; misnamed or incomplete stages are refused in one line', async () => {
+  const { dir, cleanup } = await tempLab();
+  const setup = path.join(dir, 'services', 'setup');
+  const stage = (name: string, files: Record<string, string>) => {
+    mkdirSync(path.join(setup, 'stages', name), { recursive: true });
+    for (const [f, text] of Object.entries(files)) writeFileSync(path.join(setup, 'stages', name, f), text);
+  };
+  const listed = async () => {
+    const r = await lab(['services', '--lab', dir, '--json']);
+    return { ...r, setup: r.exitCode === 0 ? (JSON.parse(r.stdout) as { name: string; role: string; versions: string[]; operations: string[]; groups: string[] }[]).find((s) => s.name === 'setup') : undefined };
+  };
+  try {
+    stage('0-base', { 'bootstrap.sh': 'echo base\n', 'motd.txt': 'hi\n' });
+    stage('10-app', { 'bootstrap.sh': 'echo app\n' });
+    writeFileSync(path.join(setup, 'stop.sh'), 'echo stop\n');
+    const first = await listed();
+    assert.equal(first.exitCode, 0, first.stderr);
+    assert.equal(first.setup?.role, 'setup', 'no group names it: the folder name is its role');
+    assert.deepEqual(first.setup?.operations, ['deploy', 'stop']);
+    assert.match(first.setup!.versions.join(), /^[0-9a-f]{12}$/);
+    // An edit of a stage's file is another version.
+    writeFileSync(path.join(setup, 'stages', '0-base', 'motd.txt'), 'hello\n');
+    assert.notDeepEqual((await listed()).setup?.versions, first.setup?.versions);
+    // A group that names it gives it its role and version.
+    const config = path.join(dir, 'environments.ts');
+    const source = readFileSync(config, 'utf8');
+    writeFileSync(config, source.replace("{ role: 'worker', image: 'mini', min: 1, max: 2,", "{ role: 'db', image: 'mini', count: 1, service: 'setup', version: '3.1' },\n        { role: 'worker', image: 'mini', min: 1, max: 2,"));
+    const grouped = await listed();
+    assert.equal(grouped.exitCode, 0, grouped.stderr);
+    assert.deepEqual([grouped.setup?.role, grouped.setup?.versions, grouped.setup?.groups], ['db', ['3.1'], ['demo/db@3.1']]);
+    assert.equal((await lab(['setup', 'frob', '--lab', dir])).stderr.trim(), 'lab: service setup has no operation "frob"; operations: deploy, stop');
+    writeFileSync(config, source);
+
+    const cases: [() => void, RegExp][] = [
+      [() => stage('base', { 'bootstrap.sh': '' }), /^lab: services\/setup\/stages\/base: expected a folder named <n>-<name>, such as 0-base, holding a bootstrap\.sh$/],
+      [() => stage('2-empty', { 'readme.txt': '' }), /^lab: services\/setup\/stages\/2-empty: no bootstrap\.sh$/],
+      [() => stage('0-other', { 'bootstrap.sh': '' }), /^lab: services\/setup\/stages: stages 0-base and 0-other share the number 0; their order would be a guess$/],
+    ];
+    for (const [make, error] of cases) {
+      const before = readdirSync(path.join(setup, 'stages'));
+      make();
+      const r = await lab(['services', '--lab', dir]);
+      assert.equal(r.exitCode, 2, r.stdout);
+      assert.match(r.stderr, error);
+      for (const f of readdirSync(path.join(setup, 'stages'))) if (!before.includes(f)) rmSync(path.join(setup, 'stages', f), { recursive: true });
+    }
+    assert.equal((await listed()).exitCode, 0);
   } finally {
     cleanup();
   }
