@@ -128,7 +128,8 @@ function deploy(dir: string, stages: Stage[]): Operation {
       // A stage that fails leaves no marker: the next deploy runs it again.
       await ctx.run(`rm -f ${q(marker)}`);
       await runScript(ctx, remoteDir, 'bootstrap.sh', `stage ${stage.name}`);
-      await ctx.run(`mkdir -p ${q(path.posix.dirname(marker))} && printf '%s\\n' ${q(done)} > ${q(`${marker}.new`)} && mv -f ${q(`${marker}.new`)} ${q(marker)}`);
+      // What the stage wrote reaches the disk before its marker does: a crash may make it run again, never skip it undone.
+      await ctx.run(`sync && mkdir -p ${q(path.posix.dirname(marker))} && printf '%s\\n' ${q(done)} > ${q(`${marker}.new`)} && mv -f ${q(`${marker}.new`)} ${q(marker)} && sync`);
       ran.push(stage.name);
     }
     return { note: `stages run: ${ran.join(', ') || 'none'}${skipped.length ? `; done before: ${skipped.join(', ')}` : ''}`, changed: ran.length > 0 };
