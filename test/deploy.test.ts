@@ -158,7 +158,7 @@ test('deploy on real guests: hello deploy/start/test/stop over pinned SSH, clust
     assert.equal(staged.by('demo-worker-3').detail, 'stage 1-app failed (exit 7): no app here');
     const version = staged.by('demo-worker-1').version;
     assert.match(version, /^[0-9a-f]{12}$/, 'no group gives setup a version: the stages\' digest is its version');
-    assert.equal((await inNs(['ssh', 'demo-worker-1', 'cat', '/etc/setup-base', '/etc/setup-motd'])).stdout, `${version} 3 hosts\nhello from stage 0\n`);
+    assert.equal((await inNs(['ssh', 'demo-worker-1', 'cat', '/etc/setup-base', '/etc/setup-motd'])).stdout, `${version} 3 hosts\nhello from stage 0`);
     // The worker's own service keeps its recorded version: setup is not what its group runs.
     assert.equal(db().hosts['demo-worker-1']!.serviceVersion, '1.1.0');
     // Again: what succeeded at this version is not run again; the failed stage is, and fails again.
