@@ -11,8 +11,8 @@ import type { Inventory } from '../inventory/store.js';
  * time, a hundred times at once. Nothing is recorded or logged: the commit
  * changes nothing, and the callbacks, sent over loopback to a listener of
  * its own that is closed after, carry no token and are refused before any
- * check that would log. Where loopback cannot be listened on (a namespace
- * whose lo is down), the server starts without.
+ * check that would log. Where loopback does not work (a namespace whose lo
+ * is down), they fail at once and the server starts all the same.
  */
 export async function warmUp(handler: RequestListener, inventory: Inventory, rounds = 10, clients = 10): Promise<void> {
   await inventory.update(() => undefined);
