@@ -67,6 +67,7 @@ test('image build by direct kernel boot: callback recorded, a rerun is a no-op, 
     assert.equal(w.mac, db(dir).leases['demo-worker-1']!.mac);
     assert.notEqual(w.mac, image.mac);
     assert.notEqual(w.hostKey, image.hostKey, 'a clone makes its own host key');
+    assert.ok(w.otherKeys?.[0]?.startsWith('ssh-rsa ') && image.otherKeys?.[0]?.startsWith('ssh-rsa ') && w.otherKeys[0] !== image.otherKeys[0], 'and its own RSA key, pinned in its install window');
     assert.equal(w.env, 'demo');
     const key = readFileSync(path.join(dir, 'inventory', 'lab_ed25519'), 'utf8');
     assert.equal((await sshRun(w.reach!.port, key, w.hostKey!.split(' ')[1]!, 'hostname')).trim(), 'demo-worker-1');

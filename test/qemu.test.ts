@@ -49,6 +49,7 @@ test('a mini guest installs from its kickstart by direct kernel boot, boots its 
     assert.equal(installed.mac, mac);
     assert.equal(installed.env, 'demo');
     assert.match(installed.hostKey ?? '', /^ssh-ed25519 [A-Za-z0-9+/]{68}$/);
+    assert.match((installed.otherKeys ?? []).join(','), /^ssh-rsa AAAAB3NzaC1yc2E[A-Za-z0-9+/]{300,}={0,2}$/, 'its RSA key, sent at the same callback');
 
     // Boot the installed disk: it calls back again.
     await provider.start(name, { boot: { kind: 'disk' } });
@@ -77,6 +78,27 @@ test('a mini guest installs from its kickstart by direct kernel boot, boots its 
     assert.match(config.stdout, new RegExp(`^Host ${name}\n  HostName 127\.0\.0\.1\n  Port ${sshPort}\n`, 'm'));
     const viaConfig = await execa('ssh', ['-F', path.join(paths.inventory, 'ssh_config'), '-o', 'BatchMode=yes', name, 'hostname'], { reject: false });
     assert.equal(String(viaConfig.stdout).trim(), name, String(viaConfig.stderr));
+    // It offers the key types it holds, and each answers as pinned: dropbear 2022.83 offered RSA without
+    // an RSA key and aborted the handshakes that chose it (as Go's SSH library, below, does).
+    const sshConfig = path.join(paths.inventory, 'ssh_config');
+    const verbose = await execa('ssh', ['-vv', '-F', sshConfig, '-o', 'BatchMode=yes', name, 'true'], { reject: false });
+    assert.match(String(verbose.stderr).split('peer server KEXINIT proposal')[1] ?? '', /^debug2: host key algorithms: ssh-ed25519,rsa-sha2-256,ssh-rsa$/m, String(verbose.stderr));
+    for (const algorithm of ['ssh-ed25519', 'rsa-sha2-256']) {
+      const r = await execa('ssh', ['-F', sshConfig, '-o', 'BatchMode=yes', '-o', `HostKeyAlgorithms=${algorithm}`, name, 'hostname'], { reject: false });
+      assert.equal(String(r.stdout).trim(), name, `${algorithm}: ${String(r.stderr)}`);
+    }
+    // A client of Go's SSH library: Debian's Packer (null builder, SSH communicator, files by SFTP) runs a provisioner.
+    const template = path.join(dir, 'packer.json');
+    writeFileSync(
+      template,
+      JSON.stringify({
+        builders: [{ type: 'null', communicator: 'ssh', ssh_host: '127.0.0.1', ssh_port: sshPort, ssh_username: 'root', ssh_private_key_file: paths.sshKey, ssh_file_transfer_method: 'sftp', ssh_timeout: '60s' }],
+        provisioners: [{ type: 'shell', inline: ['hostname > /tmp/from-packer'] }],
+      }),
+    );
+    const packer = await execa('packer', ['build', '-color=false', template], { reject: false, cwd: dir, env: { PACKER_CACHE_DIR: path.join(dir, '.packer'), CHECKPOINT_DISABLE: '1' } });
+    assert.equal(packer.exitCode, 0, String(packer.stdout) + String(packer.stderr));
+    assert.equal((await sshRun(sshPort, key, blob, 'cat /tmp/from-packer')).trim(), name);
     const viaLab = await lab(['ssh', name, '--lab', dir, 'hostname']);
     assert.equal(viaLab.stdout.trim(), name, viaLab.stderr);
     assert.equal((await lab(['ssh', name, '--lab', dir, 'exit', '3'])).exitCode, 3);

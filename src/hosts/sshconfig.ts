@@ -50,7 +50,7 @@ export function sshFiles(paths: LabPaths, hosts: HostRecord[]): { config: string
   });
   return {
     config: `# Written by lab for ${paths.dir}: the live hosts, their keys pinned.\n${blocks.join('\n\n')}\n`,
-    knownHosts: sshable(hosts).map((h) => `${h.name} ${h.hostKey}`).join('\n') + '\n',
+    knownHosts: sshable(hosts).flatMap((h) => [h.hostKey!, ...(h.otherKeys ?? [])].map((k) => `${h.name} ${k}`)).join('\n') + '\n',
   };
 }
 

@@ -19,8 +19,8 @@ export async function allowInstall(inv: Inventory, host: string, minutes: number
 export type Rekeyed = { kind: 'accepted'; fingerprint: string } | { kind: 'window'; until: string };
 
 /**
- * `lab hosts rekey <host>`: accept the key the host offered and was refused
- * (it becomes the pinned one); with none refused, accept whatever key its
+ * `lab hosts rekey <host>`: accept the keys the host offered and were refused
+ * (they become the pinned ones); with none refused, accept whatever key its
  * next callback brings, within the next `minutes`.
  */
 export async function rekey(inv: Inventory, host: string, minutes: number): Promise<Rekeyed> {
@@ -31,6 +31,8 @@ export async function rekey(inv: Inventory, host: string, minutes: number): Prom
     if (h.refusedKey) {
       const was = h.hostKey ? keyFingerprint(h.hostKey) : 'none';
       h.hostKey = h.refusedKey.key;
+      if (h.refusedKey.otherKeys?.length) h.otherKeys = h.refusedKey.otherKeys;
+      else delete h.otherKeys;
       delete h.refusedKey;
       raiseAlert(d, log, { time: now, host, kind: 'host-key-changed', detail: `accepted by hand (lab hosts rekey): now ${keyFingerprint(h.hostKey)}, was ${was}` });
       return { kind: 'accepted', fingerprint: keyFingerprint(h.hostKey) };

@@ -1,4 +1,4 @@
-import { keyFingerprint } from './values.js';
+import { keyFingerprint, keyType } from './values.js';
 import type { DeclaredHost } from '../config/load.js';
 import { MAX_ALERTS, MAX_EVENTS, machineRecord, recordsOf, type Alert, type BootEvent, type HostRecord, type InstallStage, type InventoryData } from './types.js';
 import type { LogSink } from './store.js';
@@ -10,6 +10,8 @@ export interface Callback {
   mac: string;
   ip: string;
   hostKey?: string;
+  /** Its keys of other types, offered alongside. */
+  otherKeys?: string[];
   /**
    * The install stage it reports: started (from %pre: no boot, no key),
    * installed (from %post), up (the installed system booted). None: a boot,
@@ -124,9 +126,10 @@ export function acceptCallback(data: InventoryData, log: LogSink, cb: Callback, 
     if (!window) return refuse(409, `${cb.host} reports an install started, but no install window is open for it (lab opens one when it builds or starts it; \`lab kickstart --allow ${cb.host}\` for an install you start yourself)`);
     return installStarted(data, log, cb, rules, ip, t);
   }
-  if (cb.hostKey && existing?.hostKey && existing.hostKey !== cb.hostKey && !window) {
-    existing.refusedKey = { key: cb.hostKey, time: t, from: rules.peer };
-    const detail = `offered ${keyFingerprint(cb.hostKey)}, pinned ${keyFingerprint(existing.hostKey)}: refused and not used; if you reinstalled it yourself, accept it with \`lab hosts rekey ${cb.host}\``;
+  const changed = window ? undefined : changedKey(existing, cb);
+  if (changed) {
+    existing!.refusedKey = { key: cb.hostKey!, ...(cb.otherKeys?.length ? { otherKeys: cb.otherKeys } : {}), time: t, from: rules.peer };
+    const detail = `offered ${keyFingerprint(changed.offered)}, pinned ${keyFingerprint(changed.pinned)}: refused and not used; if you reinstalled it yourself, accept it with \`lab hosts rekey ${cb.host}\``;
     raiseAlert(data, log, { time: t, host: cb.host, kind: 'host-key-changed', detail });
     return { ok: false, status: 409, error: `host key of ${cb.host} changed: ${detail}` };
   }
@@ -135,7 +138,7 @@ export function acceptCallback(data: InventoryData, log: LogSink, cb: Callback, 
   h.mac = cb.mac;
   h.ip = ip;
   if (cb.hostKey) {
-    h.hostKey = cb.hostKey;
+    pinKeys(h, cb, Boolean(window));
     delete h.refusedKey;
   }
   h.state = 'up';
@@ -150,6 +153,34 @@ export function acceptCallback(data: InventoryData, log: LogSink, cb: Callback, 
   pushEvent(data, { time: t, kind: 'callback', host: h.name, ip, mac: cb.mac });
   log(bootLogLine(t, { ...cb, ip }));
   return { ok: true, host: h };
+}
+
+/** An offered key of a type already pinned, with another blob: the host is not the one pinned (or was reinstalled). */
+function changedKey(existing: HostRecord | undefined, cb: Callback): { offered: string; pinned: string } | undefined {
+  if (!existing?.hostKey || !cb.hostKey) return undefined;
+  const pinned = [existing.hostKey, ...(existing.otherKeys ?? [])];
+  for (const offered of [cb.hostKey, ...(cb.otherKeys ?? [])]) {
+    const same = pinned.find((k) => keyType(k) === keyType(offered));
+    if (same !== undefined && same !== offered) return { offered, pinned: same };
+  }
+  // A host that pinned one type and now offers only another (its ed25519 gone) changed its key as well.
+  if (keyType(cb.hostKey) !== keyType(existing.hostKey) && !(cb.otherKeys ?? []).some((k) => keyType(k) === keyType(existing.hostKey!)))
+    return { offered: cb.hostKey, pinned: existing.hostKey };
+  return undefined;
+}
+
+/**
+ * Inside an install window the keys offered are the host's, all of them.
+ * Outside one, only the keys already pinned are (changedKey refused any
+ * other of their types): a key of a new type is not pinned then, since a
+ * copied token would otherwise add a key of its own for clients to trust.
+ */
+function pinKeys(h: HostRecord, cb: Callback, inWindow: boolean): void {
+  if (inWindow || !h.hostKey) {
+    h.hostKey = cb.hostKey;
+    if (cb.otherKeys?.length) h.otherKeys = cb.otherKeys;
+    else delete h.otherKeys;
+  }
 }
 
 /**

@@ -27,6 +27,7 @@ const host = z.looseObject({
   mac: mac.optional(),
   ip: ip.optional(),
   hostKey: hostKey.optional(),
+  otherKeys: z.array(hostKey).max(6).optional(),
   state: z.enum(['installing', 'up', 'down', 'stalled']),
   firstSeen: time,
   lastSeen: time,
@@ -38,7 +39,7 @@ const host = z.looseObject({
   reach: z.looseObject({ address: ip, port: z.number().int().min(1).max(65535) }).optional(),
   hypervisor: z.string().max(64).optional(),
   serviceVersion: text.optional(),
-  refusedKey: z.looseObject({ key: hostKey, time, from: text }).optional(),
+  refusedKey: z.looseObject({ key: hostKey, otherKeys: z.array(hostKey).max(6).optional(), time, from: text }).optional(),
 });
 
 const schema = z.looseObject({

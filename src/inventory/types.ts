@@ -22,8 +22,10 @@ export interface HostRecord {
   image?: string;
   mac?: string;
   ip?: string;
-  /** The host's SSH public host key ("ssh-ed25519 AAAA..."), as sent at its callback. */
+  /** The host's SSH public host key ("ssh-ed25519 AAAA..."), as sent at its callback: the one lab's own connections pin. */
   hostKey?: string;
+  /** Its keys of other types, sent at the same callback (RSA, for clients that pick it): pinned too, in known_hosts. */
+  otherKeys?: string[];
   state: HostState;
   /** ISO times. */
   firstSeen: string;
@@ -41,10 +43,10 @@ export interface HostRecord {
   serviceVersion?: string;
   /**
    * A host key offered at a callback and refused, since it differs from the
-   * pinned one outside an install window: never used; \`lab hosts rekey\`
-   * accepts it on purpose.
+   * pinned one outside an install window (with the other keys offered
+   * alongside): never used; \`lab hosts rekey\` accepts it on purpose.
    */
-  refusedKey?: { key: string; time: string; from: string };
+  refusedKey?: { key: string; otherKeys?: string[]; time: string; from: string };
 }
 
 /**

@@ -71,6 +71,39 @@ export function parseHostKey(raw: unknown): string | undefined {
   return `${type} ${blob}`;
 }
 
+/** A host's keys as it offers them: the one lab's own connections pin, and the others (of other types). */
+export interface HostKeys {
+  hostKey: string;
+  otherKeys: string[];
+}
+
+/**
+ * Every host key a host sent, one per line (a .pub file each, concatenated)
+ * or one per repeated field. ed25519 is the key lab pins for its own
+ * connections when the host has one; the others are pinned for the clients
+ * that pick them (Go's SSH library picks RSA before ed25519). Undefined when
+ * a line is not a key, or two are of one type: a host holds one of each.
+ */
+export function parseHostKeys(raw: unknown): HostKeys | undefined {
+  const parts = Array.isArray(raw) ? raw : [raw];
+  if (!parts.every((p): p is string => typeof p === 'string')) return undefined;
+  const lines = parts.flatMap((p) => p.split(/\r?\n/)).filter((l) => l.trim() !== '');
+  if (lines.length === 0 || lines.length > KEY_TYPES.size) return undefined;
+  const keys: string[] = [];
+  for (const line of lines) {
+    const key = parseHostKey(line);
+    if (!key || keys.some((k) => keyType(k) === keyType(key))) return undefined;
+    keys.push(key);
+  }
+  const primary = keys.find((k) => k.startsWith('ssh-ed25519 ')) ?? keys[0]!;
+  return { hostKey: primary, otherKeys: keys.filter((k) => k !== primary) };
+}
+
+/** The type of a key line ("ssh-rsa" of "ssh-rsa AAAA..."). */
+export function keyType(key: string): string {
+  return key.split(' ')[0]!;
+}
+
 /** OpenSSH's fingerprint of a key blob, as `ssh-keygen -lf` prints it. */
 export function fingerprint(blob: Buffer): string {
   return `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;

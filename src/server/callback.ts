@@ -1,6 +1,6 @@
 import net from 'node:net';
 import type { Callback } from '../inventory/boots.js';
-import { parseHostKey, parseHostName, parseMac } from '../inventory/values.js';
+import { parseHostKeys, parseHostName, parseMac } from '../inventory/values.js';
 import { INSTALL_STAGES } from '../inventory/types.js';
 
 /**
@@ -26,7 +26,7 @@ export function claimedHost(query: Record<string, unknown>, body: unknown): stri
   return parseHostName(one(query.host) ?? one(b.host));
 }
 
-/** Fields from the query string, or from a form or JSON body; the host key only from the body. */
+/** Fields from the query string, or from a form or JSON body; the host keys only from the body. */
 export function parseCallback(query: Record<string, unknown>, body: unknown, peer: string): Parsed {
   const b = body !== null && typeof body === 'object' ? (body as Record<string, unknown>) : {};
   const field = (k: string) => one(query[k]) ?? one(b[k]);
@@ -40,13 +40,15 @@ export function parseCallback(query: Record<string, unknown>, body: unknown, pee
   const rawStage = field('stage');
   const stage = rawStage === undefined || rawStage === '' ? undefined : INSTALL_STAGES.find((x) => x === rawStage);
   if (rawStage !== undefined && rawStage !== '' && !stage) return { ok: false, status: 400, error: `stage: expected one of ${INSTALL_STAGES.join(', ')}` };
-  const rawKey = one(b.hostkey) ?? one(b.hostKey) ?? (typeof body === 'string' && body.trim() ? body : undefined);
-  let hostKey: string | undefined;
+  // Every key the host holds: lines of one body or field, or a field repeated (curl -F hostkey=@... per key).
+  const rawKey = b.hostkey ?? b.hostKey ?? (typeof body === 'string' && body.trim() ? body : undefined);
+  let keys: { hostKey?: string; otherKeys?: string[] } = {};
   if (rawKey !== undefined) {
-    hostKey = parseHostKey(rawKey);
-    if (!hostKey) return { ok: false, status: 400, error: 'hostkey: expected an SSH public key such as "ssh-ed25519 AAAA..."' };
+    const parsed = parseHostKeys(rawKey);
+    if (!parsed) return { ok: false, status: 400, error: 'hostkey: expected SSH public keys, one per line and one of each type, such as "ssh-ed25519 AAAA..."' };
+    keys = parsed.otherKeys.length ? parsed : { hostKey: parsed.hostKey };
   }
-  return { ok: true, callback: { host, mac, ip, hostKey, ...(stage ? { stage } : {}) } };
+  return { ok: true, callback: { host, mac, ip, ...keys, ...(stage ? { stage } : {}) } };
 }
 
 /** The first token given (query, body, then Authorization: Bearer); an empty one does not hide a later one. */

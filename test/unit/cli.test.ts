@@ -84,7 +84,7 @@ test('the CentOS kickstart is complete for an unattended RHEL 9 install', async 
       assert.match(ks, line);
     }
     assert.ok(ks.includes(`sshkey --username=root "${pub}"`));
-    assert.ok(ks.includes(`--data-urlencode "hostkey@/etc/ssh/ssh_host_ed25519_key.pub"`));
+    assert.ok(ks.includes(`--data-urlencode "hostkey=$(cat /etc/ssh/ssh_host_ed25519_key.pub /etc/ssh/ssh_host_ecdsa_key.pub /etc/ssh/ssh_host_rsa_key.pub 2>/dev/null)"`), 'every host key in the callback');
     assert.ok(ks.includes(`"http://10.77.0.1:8077/booted?host=prod-worker-3&token=${token}&stage=\$1&mac=\${mac}&ip=\${ip}"`), 'the callback kept on the host');
     assert.match(ks, /^%pre --log=\/tmp\/lab-pre\.log\n[\s\S]*?&stage=started&[\s\S]*?^%end$/m);
     assert.match(ks, /^\/usr\/local\/sbin\/lab-callback installed$/m);

@@ -7,6 +7,7 @@ import { tempLab, serve, userNetworking, eventually, lab, callbackToken, type Se
 import type { HostRecord } from '../../src/inventory/types.js';
 import ssh2 from 'ssh2';
 import { generateEd25519 } from '../../src/project/secrets.js';
+import { keyFingerprint } from '../../src/inventory/values.js';
 
 let dir: string;
 let cleanup: () => void;
@@ -259,6 +260,60 @@ test('the host key may come as a plain-text body, as busybox wget sends it', asy
   const res = await callBack(`host=demo-worker-2&mac=${leaseMac('demo-worker-2')}&ip=10.0.2.15&token=${token('demo-worker-2')}`, `${hostKey}\n`, { 'content-type': 'text/plain' });
   assert.equal(res.status, 200);
   assert.equal((await hosts()).find((x) => x.name === 'demo-worker-2')!.hostKey, hostKey.split(' ').slice(0, 2).join(' '));
+});
+
+test('every host key a host holds is pinned: ed25519 for lab, the others beside it and in known_hosts; outside an install window a changed one is refused and a new type is not pinned; rekey takes the set refused', async () => {
+  const name = 'prod-worker-8';
+  assert.equal((await lab(['--lab', dir, 'kickstart', name])).exitCode, 0); // its lease made
+  const q = `host=${name}&mac=${leaseMac(name)}&ip=10.0.2.15&token=${token(name)}`;
+  const text = { 'content-type': 'text/plain' };
+  const me = async () => (await hosts()).find((x) => x.name === name)!;
+  const pinned = async () => [(await me()).hostKey, (await me()).otherKeys];
+  const key = (type: 'ed25519' | 'rsa' | 'ecdsa') => ssh2.utils.generateKeyPairSync(type, type === 'ecdsa' ? { bits: 256 } : type === 'rsa' ? { bits: 2048 } : {}).public.split(' ').slice(0, 2).join(' ');
+  const [ed, rsa, ecdsa] = [key('ed25519'), key('rsa'), key('ecdsa')];
+  const errorOf = async (r: Response) => ((await r.json()) as { error: string }).error;
+
+  // The .pub files concatenated, RSA first, comments on: ed25519 is still the one lab pins for itself.
+  assert.equal((await callBack(q, `${rsa} root@guest\n${ed} root@guest\n`, text)).status, 200);
+  assert.deepEqual(await pinned(), [ed, [rsa]]);
+  assert.equal((await lab(['--lab', dir, 'ssh-config'])).exitCode, 0);
+  const known = readFileSync(path.join(dir, 'inventory', 'known_hosts'), 'utf8').split('\n').filter((l) => l.startsWith(`${name} `));
+  assert.deepEqual(known, [`${name} ${ed}`, `${name} ${rsa}`]);
+
+  // Bad bodies change nothing: two keys of one type, a line that is no key.
+  const before = [db(), bootLog()];
+  for (const body of [`${ed}\n${key('ed25519')}`, `${ed}\nssh-rsa bm90IGEga2V5`]) {
+    const r = await callBack(q, body, text);
+    assert.equal(r.status, 400, body);
+    assert.match(await errorOf(r), /^hostkey: expected SSH public keys, one per line and one of each type/);
+  }
+  assert.deepEqual([db(), bootLog()], before);
+
+  // Its RSA key changed, its ed25519 did not (a copied token bringing a key of its own): refused, alerted.
+  const rsa2 = key('rsa');
+  const changed = await callBack(q, `${ed}\n${rsa2}`, text);
+  assert.equal(changed.status, 409);
+  assert.equal(await errorOf(changed), `host key of ${name} changed: offered ${keyFingerprint(rsa2)}, pinned ${keyFingerprint(rsa)}: refused and not used; if you reinstalled it yourself, accept it with \`lab hosts rekey ${name}\``);
+  assert.deepEqual(await pinned(), [ed, [rsa]]);
+  assert.deepEqual((await me()).refusedKey?.otherKeys, [rsa2]);
+  // Its ed25519 key gone, only RSA left: a change as well.
+  assert.equal((await callBack(q, rsa, text)).status, 409);
+  // A key of a new type outside an install window: the boot counts, the key is not pinned.
+  const boots = (await me()).bootCount;
+  assert.equal((await callBack(q, `${ed}\n${rsa}\n${ecdsa}`, text)).status, 200);
+  assert.deepEqual([...(await pinned()), (await me()).bootCount], [ed, [rsa], boots + 1]);
+
+  // Reinstalled by hand: rekey pins the whole set it offered.
+  const ed2 = key('ed25519');
+  assert.equal((await callBack(q, `${ed2}\n${rsa2}`, text)).status, 409);
+  assert.equal((await lab(['--lab', dir, 'hosts', 'rekey', name])).exitCode, 0);
+  assert.deepEqual(await pinned(), [ed2, [rsa2]]);
+  // Inside an install window the set offered is the host's, a type it no longer has dropped.
+  assert.equal((await lab(['--lab', dir, 'kickstart', '--allow', name])).exitCode, 0);
+  assert.equal((await callBack(q, `${ed}\n${ecdsa}`, text)).status, 200);
+  assert.deepEqual(await pinned(), [ed, [ecdsa]]);
+  assert.equal((await callBack(q, ed, text)).status, 200, 'a later boot sending ed25519 alone');
+  assert.deepEqual(await pinned(), [ed, [ecdsa]]);
 });
 
 test('hosts made by hand call back with their own token, up to the --undeclared bound; ip defaults to the caller', async () => {
