@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 # iproute2: network namespaces for the lab network and the tests; iputils-ping:
 # the ICMP probes of `lab hosts filter`; curl: the demo's requests; fping:
 # the ping benchmark's yardstick; qemu-*: the QEMU provider; busybox-static,
-# dropbear-bin, openssh-sftp-server, cpio: the mini guest (guest/mini/build.sh); openssh-client:
+# dropbear-bin, openssh-sftp-server, python3.11-minimal, libpython3.11-stdlib, cpio, lz4: the mini
+# guest (guest/mini/build.sh); openssh-client:
 # ssh and scp for people and the tests; libarchive-tools: bsdtar, to take the
 # installer kernel out of an ISO; pxelinux, syslinux-common: PXE installs;
 # genisoimage: the tests make an installer ISO; ansible-core: the tests drive
@@ -19,7 +20,8 @@ cd "$(dirname "$0")/.."
 # tests' two hypervisor hosts (libvirtd and sshd in namespaces; none is started here);
 # dnsmasq-base: the DHCP server libvirt runs, for the mini guest's DHCP test; packer:
 # the tests reach a guest with a client of Go's SSH library (and bench:packer).
-packages=(iproute2 iputils-ping curl fping qemu-system-x86 qemu-utils busybox-static dropbear-bin openssh-sftp-server cpio openssh-client
+packages=(iproute2 iputils-ping curl fping qemu-system-x86 qemu-utils busybox-static dropbear-bin openssh-sftp-server
+  python3.11-minimal libpython3.11-stdlib cpio lz4 openssh-client
   libarchive-tools pxelinux syslinux-common genisoimage ansible-core zsh chromium
   libvirt-clients libvirt-daemon-system libvirt-daemon-system-sysv openssh-server dnsmasq-base packer)
 missing=()

@@ -102,15 +102,22 @@ test('a mini guest installs from its kickstart by direct kernel boot, boots its 
     const viaLab = await lab(['ssh', name, '--lab', dir, 'hostname']);
     assert.equal(viaLab.stdout.trim(), name, viaLab.stderr);
     assert.equal((await lab(['ssh', name, '--lab', dir, 'exit', '3'])).exitCode, 3);
-    // Ansible (Debian's ansible-core, raw module: no Python on the guest) through lab's inventory.
+    // Ansible (Debian's ansible-core) through lab's inventory.
     const ansibleInv = await lab(['hosts', 'list', '--format', 'ansible', '--lab', dir]);
     assert.match(ansibleInv.stdout, /^\[worker\]\ndemo-worker-1$/m);
     assert.match(ansibleInv.stdout, /^\[demo\]\ndemo-worker-1$/m);
     const invFile = path.join(dir, 'hosts.ini');
     writeFileSync(invFile, ansibleInv.stdout);
-    const ansible = await execa('ansible', ['-i', invFile, 'worker', '-m', 'raw', '-a', 'hostname'], { reject: false, env: { ANSIBLE_HOST_KEY_CHECKING: 'True', ANSIBLE_LOCAL_TEMP: path.join(dir, '.ansible') } });
-    assert.equal(ansible.exitCode, 0, String(ansible.stdout) + String(ansible.stderr));
-    assert.match(String(ansible.stdout), new RegExp(`^${name} \\| CHANGED \\| rc=0 >>\\n${name}`, 'm'));
+    // Modules, not only raw: the guest carries Python.
+    const ansible = (...args: string[]) => execa('ansible', ['-i', invFile, 'worker', ...args], { reject: false, env: { ANSIBLE_HOST_KEY_CHECKING: 'True', ANSIBLE_LOCAL_TEMP: path.join(dir, '.ansible') } });
+    const facts = await ansible('-m', 'setup', '-a', 'filter=ansible_hostname,ansible_python_version');
+    assert.equal(facts.exitCode, 0, String(facts.stdout) + String(facts.stderr));
+    assert.match(String(facts.stdout), new RegExp(`^${name} \\| SUCCESS => [\\s\\S]*"ansible_hostname": "${name}"[\\s\\S]*"ansible_python_version": "3\\.11\\.\\d+"`, 'm'));
+    const copied = await ansible('-m', 'copy', '-a', 'content="copied by ansible\\n" dest=/tmp/from-ansible mode=0640');
+    assert.equal(copied.exitCode, 0, String(copied.stdout) + String(copied.stderr));
+    assert.match(String(copied.stdout), new RegExp(`^${name} \\| CHANGED => `, 'm'));
+    assert.equal(await sshRun(sshPort, key, blob, 'stat -c %a /tmp/from-ansible; cat /tmp/from-ansible'), '640\ncopied by ansible\n');
+    assert.match(String((await ansible('-m', 'copy', '-a', 'content="copied by ansible\\n" dest=/tmp/from-ansible mode=0640')).stdout), new RegExp(`^${name} \\| SUCCESS => `, 'm'), 'a second copy changes nothing');
 
     // Deploy on user networking: only SSH is forwarded, so hello's HTTP test reaches port 8080 through the SSH connection.
     const hello = async (op: string) => {

@@ -29,7 +29,8 @@ async function inputsKey(): Promise<string> {
     // none kept yet, or unreadable: asked again below
   }
   h.update(await run('apt-cache', ['depends', 'linux-image-amd64'], { what: 'looking up the Debian kernel package' }));
-  h.update(await run('dpkg-query', ['-W', 'busybox-static', 'dropbear-bin', 'openssh-sftp-server'], { what: 'looking up busybox-static, dropbear-bin and openssh-sftp-server' }));
+  const packages = ['busybox-static', 'dropbear-bin', 'openssh-sftp-server', 'python3.11-minimal', 'libpython3.11-stdlib'];
+  h.update(await run('dpkg-query', ['-W', ...packages], { what: `looking up ${packages.join(', ')}` }));
   const key = h.digest('hex').slice(0, 16);
   mkdirSync(path.dirname(kept), { recursive: true });
   writeFileSync(kept, JSON.stringify({ stamp, key }));
