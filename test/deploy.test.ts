@@ -177,6 +177,62 @@ test('deploy on real guests: hello deploy/start/test/stop over pinned SSH, clust
     assert.equal(tested.exitCode, 0, JSON.stringify(tested.json));
     assert.ok(tested.by('demo-worker-3').output.includes(`  ${edited.by('demo-worker-3').version} 3 hosts`), tested.by('demo-worker-3').output.join('\n'));
 
+    // A service of an Ansible playbook: one ansible-playbook run over the three workers through lab's inventory
+    // (its groups, pinned keys), modules that need the guest's Python; a task failing on one host is that host's result.
+    const stack = path.join(dir, 'services', 'stack');
+    mkdirSync(stack);
+    writeFileSync(
+      path.join(stack, 'playbook.yml'),
+      [
+        '- hosts: worker',
+        '  gather_facts: false',
+        '  tasks:',
+        '    - name: facts',
+        '      ansible.builtin.setup: { filter: ansible_hostname }',
+        '    - name: peers',
+        '      ansible.builtin.copy:',
+        '        dest: /etc/stack-peers',
+        `        content: "{{ lab_version }} {{ ansible_facts['hostname'] }}: {{ groups['worker'] | sort | join(' ') }}\\n"`,
+        '        mode: "0640"',
+        '    - name: once for all',
+        '      ansible.builtin.copy: { dest: /etc/stack-once, content: "{{ ansible_play_hosts_all | sort | join(\' \') }}\\n" }',
+        '      run_once: true',
+        '    - name: app',
+        '      ansible.builtin.command: test ! -e /etc/no-stack',
+        '    - name: check',
+        '      ansible.builtin.command: cat /etc/stack-peers',
+        '      tags: [test, never]',
+        '',
+      ].join('\n'),
+    );
+    assert.equal((await inNs(['ssh', 'demo-worker-3', 'touch', '/etc/no-stack'])).exitCode, 0);
+    const played = await op(['stack', 'deploy', '--role', 'worker']);
+    assert.equal(played.exitCode, 1, JSON.stringify(played.json));
+    const stackVersion = played.by('demo-worker-1').version;
+    for (const w of ['demo-worker-1', 'demo-worker-2']) {
+      assert.equal(played.by(w).outcome, 'ok', JSON.stringify(played.by(w)));
+      assert.match(played.by(w).detail!, /^\d+ ok, [1-9]\d* changed$/);
+      assert.ok(played.by(w).output.includes('TASK [peers] changed'), played.by(w).output.join('\n'));
+      assert.equal((await inNs(['ssh', w, 'stat -c %a /etc/stack-peers; cat /etc/stack-peers'])).stdout, `640\n${stackVersion} ${w}: demo-worker-1 demo-worker-2 demo-worker-3`);
+    }
+    assert.equal(played.by('demo-worker-3').outcome, 'failed');
+    assert.match(played.by('demo-worker-3').detail!, /^task "app" failed: non-zero return code$/);
+    assert.ok(played.by('demo-worker-3').output.includes('TASK [app] failed'), played.by('demo-worker-3').output.join('\n'));
+    assert.equal((await inNs(['ssh', 'demo-worker-1', 'cat', '/etc/stack-once'])).stdout, 'demo-worker-1 demo-worker-2 demo-worker-3', 'one run over all three hosts');
+    assert.equal((await inNs(['ssh', 'demo-worker-2', 'test -e /etc/stack-once'])).exitCode, 1, 'run_once ran on one host');
+    // Fixed, deployed again to that host alone; then the test tag on all three.
+    // A deploy is marked on the hosts it succeeded on (what lab env reads back), not on the one it failed on.
+    const marker = async (w: string) => (await inNs(['ssh', w, 'cat /etc/lab/deployed/stack 2>/dev/null || echo none'])).stdout.trim();
+    assert.deepEqual([await marker('demo-worker-1'), await marker('demo-worker-3')], [stackVersion, 'none']);
+    assert.equal((await inNs(['ssh', 'demo-worker-3', 'rm', '/etc/no-stack'])).exitCode, 0);
+    const fixed = await op(['stack', 'deploy', '--hosts', 'demo-worker-3']);
+    assert.equal(fixed.exitCode, 0, JSON.stringify(fixed.json));
+    assert.equal(await marker('demo-worker-3'), stackVersion);
+    const checked = await op(['stack', 'test', '--role', 'worker']);
+    assert.equal(checked.exitCode, 0, JSON.stringify(checked.json));
+    for (const w of workers) assert.ok(checked.by(w).output.includes(`  ${stackVersion} ${w}: demo-worker-1 demo-worker-2 demo-worker-3`), checked.by(w).output.join('\n'));
+    assert.ok(!checked.by('demo-worker-1').output.some((l) => l.startsWith('TASK [peers]')), 'test runs the tagged tasks only');
+
     // A host that died (its VM killed, the inventory still saying up) is reported; the others succeed.
     const vm = path.join(dir, 'inventory', 'vms', 'demo-worker-3');
     await execa('pkill', ['-KILL', '-f', `qemu-system-x86_64 -name demo-worker-3 .*${vm}/`], { reject: false });

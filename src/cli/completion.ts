@@ -7,7 +7,7 @@ import { serviceCommands } from './service.js';
  * `lab completion bash|zsh`: a completion script generated from the commands
  * as registered, so it cannot drift from them. Services and their operations
  * are read from the lab folder when completing (services/<name>/service.ts,
- * or a folder of shell stages),
+ * a folder of shell stages, or a playbook's tags),
  * without starting node.
  */
 
@@ -35,7 +35,7 @@ function bashScript(program: Command): string {
   return `# bash completion for lab; install: lab completion bash > /etc/bash_completion.d/lab (or source it from ~/.bashrc)
 _lab_services() {
   local d
-  for d in "$1"/services/*/; do { [ -f "$d/service.ts" ] || [ -d "$d/stages" ]; } && basename "$d"; done
+  for d in "$1"/services/*/; do { [ -f "$d/service.ts" ] || [ -d "$d/stages" ] || [ -f "$d/playbook.yml" ]; } && basename "$d"; done
 }
 _lab_operations() {
   local d="$1/services/$2" op
@@ -44,6 +44,11 @@ _lab_operations() {
   elif [ -d "$d/stages" ]; then
     echo deploy
     for op in start stop status test; do [ -f "$d/$op.sh" ] && echo "$op"; done
+  elif [ -f "$d/playbook.yml" ]; then
+    echo deploy
+    # Its tags, as written on one line (tags: test, tags: [test, never]); Ansible's own tags are none.
+    grep -rhoE '^[[:space:]-]*tags:[[:space:]]*([[][^]]*[]]|[a-z][a-z0-9_-]*)' "$d" --include='*.yml' --include='*.yaml' 2>/dev/null |
+      sed 's/.*tags:[[:space:]]*//; s/[][]//g' | tr ',' '\\n' | tr -d ' ' | grep -vxE 'always|never|all|tagged|untagged|deploy|' | sort -u
   fi
 }
 _lab() {

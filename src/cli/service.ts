@@ -168,7 +168,7 @@ export function registerServicesList(program: Command): void {
         rows.push({ name, description: s.description ?? '', role: s.role, versions: s.versions, operations: s.operations, groups });
       }
       if (o.json) return printJson(rows);
-      if (rows.length === 0) return print(`no services: add a folder with a service.ts, or with shell stages (stages/0-<name>/bootstrap.sh), under ${lab.paths.services}`);
+      if (rows.length === 0) return print(`no services: add a folder with a service.ts, shell stages (stages/0-<name>/bootstrap.sh) or an Ansible playbook.yml under ${lab.paths.services}`);
       print(table(['SERVICE', 'ROLE', 'VERSIONS', 'OPERATIONS', 'GROUPS', 'DESCRIPTION'], rows.map((r) => [r.name, r.role, r.versions.join(' '), r.operations.join(' '), r.groups.join(' '), r.description])));
     });
 }

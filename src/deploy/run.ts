@@ -10,7 +10,7 @@ import { Session, SessionError } from './session.js';
 import { operationOf, type Service } from './services.js';
 import { markDeployedCommand } from './marker.js';
 import { selectTargets, clusterHosts, runsOwn, type Selection, type Target } from './targets.js';
-import type { ClusterFacts, HostFacts, Operation } from './types.js';
+import type { ClusterFacts, FleetOperation, HostFacts, Operation } from './types.js';
 
 /**
  * The fan-out: one operation of one service on every selected host, in
@@ -81,6 +81,14 @@ export async function runOperation(o: OperationRun): Promise<HostResult[]> {
   }
 
   const sessions = new SessionPool(records, privateKey, o.connectTimeoutMs);
+  if (typeof op !== 'function') {
+    if (o.via !== undefined) throw new UsageError(`--via: ${o.service.name} is an Ansible playbook, whose tasks make their own requests`);
+    try {
+      return await runFleet(o, op, targets, live.map((h) => records[h.name]!), sessions);
+    } finally {
+      await sessions.closeAll();
+    }
+  }
   const sessionFor = (name: string) => sessions.for(name);
   const routeTo = async (name: string): Promise<HttpRoute> => {
     const r = records[name];
@@ -125,16 +133,7 @@ export async function runOperation(o: OperationRun): Promise<HostResult[]> {
       // A deploy tells every host who its peers are before the service's own steps run.
       if (o.operation === 'deploy') await ctx.write(CLUSTER_FILE, `${JSON.stringify(cluster, null, 2)}\n`, { mode: 0o644 });
       const note = await op(ctx);
-      if (o.operation === 'deploy') {
-        await ctx.run(markDeployedCommand(o.service.name, t.version));
-        // The inventory keeps the version of the host's own service (its group's): another deployed to it by --role leaves it be.
-        if (runsOwn(o.service, t.host)) {
-          await o.inventory.update((d) => {
-            const h = d.hosts[t.host.name];
-            if (h) h.serviceVersion = t.version;
-          });
-        }
-      }
+      if (o.operation === 'deploy') await markDeployed(o, t, (command) => ctx.run(command));
       if (typeof note === 'object' && note !== null) return { ...result('ok', note.note), changed: note.changed, data: note.data };
       return result('ok', typeof note === 'string' ? note : undefined);
     } catch (e) {
@@ -152,6 +151,60 @@ export async function runOperation(o: OperationRun): Promise<HostResult[]> {
   } finally {
     await sessions.closeAll();
   }
+}
+
+/** A deploy that succeeded on a host: its marker on the host (what `lab env` reads back), and its version in the inventory. */
+async function markDeployed(o: OperationRun, t: Target, run: (command: string) => Promise<unknown>): Promise<void> {
+  await run(markDeployedCommand(o.service.name, t.version));
+  // The inventory keeps the version of the host's own service (its group's): another deployed to it by --role leaves it be.
+  if (runsOwn(o.service, t.host)) {
+    await o.inventory.update((d) => {
+      const h = d.hosts[t.host.name];
+      if (h) h.serviceVersion = t.version;
+    });
+  }
+}
+
+/**
+ * An operation over all its hosts at once (a playbook): every host starts
+ * together and ends with the run; a deploy that succeeded on a host is
+ * marked there as any deploy is.
+ */
+async function runFleet(o: OperationRun, op: FleetOperation, targets: Target[], live: HostRecord[], sessions: SessionPool): Promise<HostResult[]> {
+  const base = (t: Target) => ({ host: t.host.name, operation: o.operation, env: t.host.env, role: t.host.role, version: t.version });
+  const running = targets.filter((t) => !t.skip);
+  for (const t of running) o.onStart?.(t.host.name);
+  const started = Date.now();
+  const fleet = running.length
+    ? await op.fleet({
+        paths: o.lab.paths,
+        operation: o.operation,
+        hosts: running.map((t) => ({ name: t.host.name, version: t.version })),
+        live,
+        parallel: o.parallel,
+        connectTimeoutMs: o.connectTimeoutMs,
+        commandTimeoutMs: o.commandTimeoutMs,
+      })
+    : [];
+  const ms = Date.now() - started;
+  const results: HostResult[] = [];
+  for (const t of targets) {
+    const f = fleet.find((r) => r.host === t.host.name);
+    let r: HostResult = f ? { ...base(t), ms, outcome: f.outcome, detail: f.detail, output: f.output, ...(f.changed === undefined ? {} : { changed: f.changed }) } : { ...base(t), outcome: 'skipped', ms: 0, detail: t.skip, output: [] };
+    if (f?.outcome === 'ok' && o.operation === 'deploy') {
+      try {
+        await markDeployed(o, t, async (command) => {
+          const x = await (await sessions.for(t.host.name)).exec(command, o.commandTimeoutMs);
+          if (x.code !== 0) throw new OperationFailed(`marking the deploy failed (exit ${x.code}): ${x.stderr.trim() || x.stdout.trim()}`);
+        });
+      } catch (e) {
+        r = { ...r, ...outcomeOf(e, true, o.service, o.operation) };
+      }
+    }
+    if (!t.skip) o.onResult?.(r);
+    results.push(r);
+  }
+  return results;
 }
 
 /** One SSH connection per host for the whole run, shared when an operation reaches another host (--via); a failed one is tried again. */

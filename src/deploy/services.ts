@@ -6,14 +6,15 @@ import { UsageError } from '../errors.js';
 import { shown } from '../project/paths.js';
 import { serviceNames } from '../project/services.js';
 import { cachedValue, keepValue } from '../project/checked-cache.js';
-import type { Operation, ServiceDefinition } from './types.js';
+import type { FleetOperation, Operation, ServiceDefinition, ServiceSpec } from './types.js';
 import { isShellService, shellService } from './stages.js';
+import { isPlaybookService, playbookService } from './playbook.js';
 
-/** A service folder with a service.ts, loaded and checked. */
+/** A service folder, loaded and checked: its service.ts, its shell stages or its playbook. */
 export interface Service {
   name: string;
   dir: string;
-  definition: ServiceDefinition;
+  definition: ServiceSpec;
 }
 
 const operation = z.custom<Operation>((v) => typeof v === 'function', { error: 'expected a function (ctx) => ...' });
@@ -42,6 +43,7 @@ export interface ServiceSummary {
 export async function serviceSummary(lab: Lab, name: string): Promise<ServiceSummary> {
   const { dir, file } = serviceFile(lab, name);
   if (isShellService(dir)) return summaryOf(name, shellService(lab, name, dir));
+  if (isPlaybookService(dir)) return summaryOf(name, await playbookService(lab, name, dir));
   const source = readFileSync(file, 'utf8');
   const kept = cachedValue<ServiceSummary>(lab.paths, `service-${name}`, source);
   if (kept) {
@@ -53,7 +55,7 @@ export async function serviceSummary(lab: Lab, name: string): Promise<ServiceSum
   return summary;
 }
 
-const summaryOf = (name: string, d: ServiceDefinition): ServiceSummary => ({
+const summaryOf = (name: string, d: ServiceSpec): ServiceSummary => ({
   name,
   ...(d.description === undefined ? {} : { description: d.description }),
   role: d.role,
@@ -74,6 +76,7 @@ function serviceFile(lab: Lab, name: string): { dir: string; file: string } {
 export async function loadService(lab: Lab, name: string): Promise<Service> {
   const { dir, file } = serviceFile(lab, name);
   if (isShellService(dir)) return { name, dir, definition: shellService(lab, name, dir) };
+  if (isPlaybookService(dir)) return { name, dir, definition: await playbookService(lab, name, dir) };
   const where = shown(lab.paths, file);
   const raw = await importLabModule(file, where);
   const parsed = serviceSchema.safeParse(raw);
@@ -106,7 +109,7 @@ function checkService(lab: Lab, name: string, def: Pick<ServiceDefinition, 'vers
 }
 
 /** The named operation, or a usage error listing the service's operations. */
-export function operationOf(service: Service, op: string): Operation {
+export function operationOf(service: Service, op: string): Operation | FleetOperation {
   const ops = service.definition.operations;
   if (!Object.hasOwn(ops, op)) {
     throw new UsageError(`service ${service.name} has no operation "${op}"; operations: ${Object.keys(ops).join(', ')}`);

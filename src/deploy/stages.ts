@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Lab } from '../config/load.js';
 import { UsageError, messageOf } from '../errors.js';
 import { shown } from '../project/paths.js';
-import type { OpContext, Operation, ServiceDefinition } from './types.js';
+import type { OpContext, Operation, ServiceSpec } from './types.js';
 
 /**
  * A service made of shell scripts instead of a service.ts, as users already
@@ -42,7 +42,7 @@ export function isShellService(dir: string): boolean {
 }
 
 /** The files of a folder, relative to it, links followed (what they point at is uploaded). */
-function filesUnder(dir: string, rel = ''): string[] {
+export function filesUnder(dir: string, rel = ''): string[] {
   return readdirSync(path.join(dir, rel))
     .flatMap((name) => {
       const st = statSync(path.join(dir, rel, name));
@@ -51,7 +51,7 @@ function filesUnder(dir: string, rel = ''): string[] {
     .sort();
 }
 
-function digestOf(dir: string, files: string[]): string {
+export function digestOf(dir: string, files: string[]): string {
   const h = createHash('sha256');
   for (const f of files) h.update(`${f}\0${statSync(path.join(dir, f)).mode & 0o777}\0`).update(readFileSync(path.join(dir, f))).update('\0');
   return h.digest('hex').slice(0, 12);
@@ -149,18 +149,22 @@ function operationScripts(dir: string): [string, string][] {
   return OPERATIONS.filter((op) => existsSync(path.join(dir, `${op}.sh`))).map((op) => [op, `${op}.sh`]);
 }
 
-/** A shell service as the deploy module runs every service: its definition, made from the folder and environments.ts. */
-export function shellService(lab: Lab, name: string, dir: string): ServiceDefinition {
-  const stages = stagesOf(lab, dir);
+/**
+ * A folder service's role and versions, from environments.ts: the groups
+ * that name it (the first one's role; their versions), else its own name
+ * and the digest of its files.
+ */
+export function declaredBy(lab: Lab, name: string, digest: string): { role: string; versions: string[] } {
   const groups = Object.values(lab.config.environments).flatMap((e) => e.groups.filter((g) => g.service === name));
   const declared = [...new Set(groups.flatMap((g) => (g.version === undefined ? [] : [g.version])))];
+  return { role: groups[0]?.role ?? name, versions: declared.length ? declared : [digest] };
+}
+
+/** A shell service as the deploy module runs every service: its definition, made from the folder and environments.ts. */
+export function shellService(lab: Lab, name: string, dir: string): ServiceSpec {
+  const stages = stagesOf(lab, dir);
   const all = createHash('sha256').update(stages.map((s) => `${s.name}:${s.digest}`).join('\n')).digest('hex').slice(0, 12);
   const operations: Record<string, Operation> = { deploy: deploy(dir, stages) };
   for (const [op, file] of operationScripts(dir)) operations[op] = script(dir, file, op);
-  return {
-    description: `shell stages: ${stages.map((s) => s.name).join(', ')}`,
-    role: groups[0]?.role ?? name,
-    versions: declared.length ? declared : [all],
-    operations,
-  };
+  return { description: `shell stages: ${stages.map((s) => s.name).join(', ')}`, ...declaredBy(lab, name, all), operations };
 }

@@ -1,4 +1,6 @@
 import type { Distro } from '../config/schema.js';
+import type { HostRecord } from '../inventory/types.js';
+import type { LabPaths } from '../project/paths.js';
 
 /**
  * What a service (services/<name>/service.ts) is made of and what its
@@ -133,4 +135,44 @@ export interface ServiceDefinition {
   /** The files the operations upload, relative to the service folder: checked to exist when the service loads. */
   files?: string[];
   operations: Record<string, Operation>;
+}
+
+/** One host of a fleet operation's run, at the version it is brought to. */
+export interface FleetHost {
+  name: string;
+  version: string;
+}
+
+/** What a fleet operation is given: its hosts, the live hosts around them (for groups), the limits lab's own operations keep. */
+export interface FleetRun {
+  paths: LabPaths;
+  operation: string;
+  hosts: FleetHost[];
+  /** Every live host with a pinned key: what an inventory of groups is made of (the run is limited to hosts). */
+  live: HostRecord[];
+  parallel: number;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+}
+
+/** A host's result of a fleet operation, as lab reports a host's. */
+export interface FleetResult {
+  host: string;
+  outcome: 'ok' | 'failed' | 'unreachable' | 'timeout';
+  detail?: string;
+  changed?: boolean;
+  output: string[];
+}
+
+/**
+ * An operation run once over all its hosts together (an Ansible playbook),
+ * not once per host: it reports each host's result.
+ */
+export interface FleetOperation {
+  fleet: (run: FleetRun) => Promise<FleetResult[]>;
+}
+
+/** A service as lab runs it: a service.ts's definition, or one lab made of a folder (shell stages, a playbook). */
+export interface ServiceSpec extends Omit<ServiceDefinition, 'operations'> {
+  operations: Record<string, Operation | FleetOperation>;
 }

@@ -8,6 +8,12 @@ function shellQuoted(p: string): string {
   return `"${p}"`;
 }
 
+/** A host variable's value (a version): plain words only, so that no quoting of Ansible's INI parser is needed. */
+function iniValue(v: string, what: string): string {
+  if (!/^[A-Za-z0-9._+:@-]+$/.test(v)) throw new LabError(`refusing to write ${what} (${JSON.stringify(v)}) into an Ansible inventory: expected letters, digits and . _ + : @ -`);
+  return v;
+}
+
 /** Ansible group names take letters, digits and underscores. */
 const group = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
 
@@ -16,14 +22,15 @@ const group = (name: string) => name.replace(/[^A-Za-z0-9_]/g, '_');
  * Ansible connects through lab's OpenSSH config (sshConfigPath), so it gets
  * the same addresses, forwarded ports and pinned host keys as `ssh -F`.
  */
-export function ansibleInventory(hosts: HostRecord[], sshConfigPath: string, labDir: string): string {
+export function ansibleInventory(hosts: HostRecord[], sshConfigPath: string, labDir: string, hostVars: Record<string, Record<string, string>> = {}): string {
   const live = sshable(hosts);
+  const line = (name: string) => [name, ...Object.entries(hostVars[name] ?? {}).map(([k, v]) => `${k}=${iniValue(v, `${k} of ${name}`)}`)].join(' ');
   const groups = new Map<string, string[]>();
   for (const h of live) {
-    for (const g of [h.role, h.env]) if (g) groups.set(group(g), [...(groups.get(group(g)) ?? []), h.name]);
+    for (const g of [h.role, h.env]) if (g) groups.set(group(g), [...(groups.get(group(g)) ?? []), line(h.name)]);
   }
   const lines = [`# Written by lab for ${labDir}: the live hosts, by role and by env.`, '[all:vars]', 'ansible_user=root', `ansible_ssh_common_args='-F ${shellQuoted(sshConfigPath)}'`, ''];
-  const ungrouped = live.filter((h) => !h.role && !h.env).map((h) => h.name);
+  const ungrouped = live.filter((h) => !h.role && !h.env).map((h) => line(h.name));
   if (ungrouped.length) lines.push('[ungrouped]', ...ungrouped, '');
   for (const [g, names] of [...groups.entries()].sort()) lines.push(`[${g}]`, ...names, '');
   return lines.join('\n');

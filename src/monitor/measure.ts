@@ -32,7 +32,9 @@ export async function measure(lab: Lab, inventory: Inventory, hosts: DeclaredHos
       ? await loadService(lab, name)
       : { name: '(none)', dir: lab.paths.services, definition: { role: group[0]!.role, versions: ['-'], operations: {} } };
     const ops = service.definition.operations;
-    const check = Object.hasOwn(ops, 'health') ? ops.health : Object.hasOwn(ops, 'test') ? ops.test : undefined;
+    const named = Object.hasOwn(ops, 'health') ? ops.health : Object.hasOwn(ops, 'test') ? ops.test : undefined;
+    // A playbook's test runs over all its hosts at once: the monitor measures a host's own, so it goes by load alone there.
+    const check = typeof named === 'function' ? named : undefined;
     const op = async (ctx: OpContext) => {
       const f: Figures = {};
       const avg = await ctx.run('cat /proc/loadavg; grep -c ^processor /proc/cpuinfo', { allowFail: true, timeout: 10 });

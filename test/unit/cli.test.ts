@@ -4,7 +4,7 @@ import { readFileSync, readdirSync, statSync, mkdtempSync, mkdirSync, rmSync, ex
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
-import { lab, tempLab, callbackToken, repo } from '../helpers.js';
+import { lab, tempLab, callbackToken, repo, cli } from '../helpers.js';
 
 test('lab init scaffolds a lab folder and refuses to overwrite one', async () => {
   const parent = mkdtempSync(path.join(tmpdir(), 'lab-init-'));
@@ -306,6 +306,40 @@ test('a command loads what it uses: lab hosts list and lab --help load neither t
     assert.match((await lab(['env', 'status', 'demo', '--lab', dir])).stdout, /demo-worker-4/);
     writeFileSync(path.join(dir, 'sizes.ts'), 'export const workers = 5;\n');
     assert.match((await lab(['env', 'status', 'demo', '--lab', dir])).stdout, /demo-worker-5/);
+  } finally {
+    cleanup();
+  }
+});
+
+test('a service of an Ansible playbook is listed with deploy and one operation per tag (never-tagged ones too); a playbook ansible cannot read is refused in one line naming it', async () => {
+  const { dir, cleanup } = await tempLab();
+  const web = path.join(dir, 'services', 'web');
+  mkdirSync(path.join(web, 'roles', 'site', 'tasks'), { recursive: true });
+  writeFileSync(path.join(web, 'playbook.yml'), '- hosts: worker\n  roles: [site]\n  tasks:\n    - name: check\n      ansible.builtin.command: "true"\n      tags: [test, never]\n');
+  writeFileSync(path.join(web, 'roles', 'site', 'tasks', 'main.yml'), '- name: page\n  ansible.builtin.copy: { content: "hi", dest: /tmp/page }\n- name: up\n  ansible.builtin.command: "true"\n  tags: [start, always]\n');
+  const listed = async () => {
+    const r = await lab(['services', '--lab', dir, '--json']);
+    return { ...r, web: r.exitCode === 0 ? (JSON.parse(r.stdout) as { name: string; role: string; versions: string[]; operations: string[]; description: string }[]).find((s) => s.name === 'web') : undefined };
+  };
+  try {
+    const first = await listed();
+    assert.equal(first.exitCode, 0, first.stderr);
+    assert.deepEqual([first.web?.role, first.web?.operations, first.web?.description], ['web', ['deploy', 'start', 'test'], 'Ansible playbook (tags: start, test)']);
+    assert.match(first.web!.versions.join(), /^[0-9a-f]{12}$/, 'no group names it: the digest of its files is its version');
+    // A role's file edited: another version, and its tags read again.
+    writeFileSync(path.join(web, 'roles', 'site', 'tasks', 'main.yml'), '- name: page\n  ansible.builtin.copy: { content: "hi", dest: /tmp/page }\n  tags: [stop]\n');
+    const edited = await listed();
+    assert.notDeepEqual(edited.web?.versions, first.web?.versions);
+    assert.deepEqual(edited.web?.operations, ['deploy', 'stop', 'test']);
+    assert.equal((await lab(['web', 'frob', '--lab', dir])).stderr.trim(), 'lab: service web has no operation "frob"; operations: deploy, stop, test');
+    const completion = await execa('bash', ['-c', `source <(${process.execPath} ${cli} completion bash); _lab_operations ${dir} web`]);
+    assert.deepEqual(completion.stdout.split('\n'), ['deploy', 'stop', 'test']);
+
+    writeFileSync(path.join(web, 'playbook.yml'), '- hosts: worker\n  roles: [nosuch]\n');
+    const broken = await lab(['services', '--lab', dir]);
+    assert.equal(broken.exitCode, 2, broken.stdout);
+    assert.match(broken.stderr, /^lab: services\/web\/playbook\.yml: ansible-playbook cannot read it: ERROR! the role 'nosuch' was not found/);
+    assert.equal(broken.stderr.trim().split('\n').length, 1);
   } finally {
     cleanup();
   }
