@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { lab, tempLab, eventually, readJson } from './helpers.js';
@@ -46,7 +46,12 @@ export default defineService({
 
 test('deploy on real guests: hello deploy/start/test/stop over pinned SSH, cluster.json, wrong version, a service of shell stages, a down host, a changed host key, timeouts', { timeout: 900_000 }, async () => {
   const ns = `labtd${process.pid % 100000}`;
-  const { dir, cleanup } = await tempLab((s) => s.replace("{ role: 'worker', image: 'mini', min: 1, max: 2,", "{ role: 'worker', image: 'mini', min: 1, max: 3,"));
+  const { dir, cleanup } = await tempLab((s) =>
+    s
+      .replace("{ role: 'worker', image: 'mini', min: 1, max: 2,", "{ role: 'worker', image: 'mini', min: 1, max: 3,")
+      .replace('    demo: {\n      groups: [', '    demo: {\n      trust: true,\n      groups: [')
+      .replace('    prod: {', "    other: { groups: [{ role: 'db', image: 'mini', count: 1 }] },\n    prod: {"),
+  );
   mkdirSync(path.join(dir, 'services', 'probe'));
   writeFileSync(path.join(dir, 'services', 'probe', 'service.ts'), probeService);
   writeFileSync(path.join(dir, 'services', 'probe', 'payload.txt'), 'payload\n');
@@ -177,6 +182,10 @@ test('deploy on real guests: hello deploy/start/test/stop over pinned SSH, clust
     assert.equal(tested.exitCode, 0, JSON.stringify(tested.json));
     assert.ok(tested.by('demo-worker-3').output.includes(`  ${edited.by('demo-worker-3').version} 3 hosts`), tested.by('demo-worker-3').output.join('\n'));
 
+    // A host of another environment boots meanwhile, for the trust case below.
+    assert.equal((await inNs(['image', 'clone', 'mini', 'other-db-1'])).exitCode, 0);
+    assert.equal((await inNs(['image', 'start', 'other-db-1'])).exitCode, 0);
+
     // A service of an Ansible playbook: one ansible-playbook run over the three workers through lab's inventory
     // (its groups, pinned keys), modules that need the guest's Python; a task failing on one host is that host's result.
     const stack = path.join(dir, 'services', 'stack');
@@ -233,6 +242,29 @@ test('deploy on real guests: hello deploy/start/test/stop over pinned SSH, clust
     for (const w of workers) assert.ok(checked.by(w).output.includes(`  ${stackVersion} ${w}: demo-worker-1 demo-worker-2 demo-worker-3`), checked.by(w).output.join('\n'));
     assert.ok(!checked.by('demo-worker-1').output.some((l) => l.startsWith('TASK [peers]')), 'test runs the tagged tasks only');
 
+    // Hosts that trust each other (demo has trust: true): each holds demo's key and knows its peers; another environment's host is refused.
+    await eventually(() => (db().hosts['other-db-1']?.bootCount ?? 0) >= 1, 180_000, 'other-db-1 to call back');
+    const granted = await inNs(['env', 'trust', 'demo', '--json']);
+    assert.equal(granted.exitCode, 0, granted.stderr);
+    assert.deepEqual((JSON.parse(granted.stdout) as { host: string; ok: boolean }[]).map((r) => [r.host, r.ok]), workers.map((w) => [w, true]));
+    assert.equal(statSync(path.join(dir, 'inventory', 'env-keys', 'demo_ed25519')).mode & 0o777, 0o600);
+    const hop = await inNs(['ssh', 'demo-worker-1', 'ssh demo-worker-3 hostname </dev/null']);
+    assert.equal(hop.stdout.trim(), 'demo-worker-3', hop.stderr);
+    const otherIp = db().hosts['other-db-1']!.ip!;
+    // Not pinned for demo: refused without a question (no terminal to ask on).
+    const unpinned = await inNs(['ssh', 'demo-worker-1', `ssh ${otherIp} hostname </dev/null`]);
+    assert.notEqual(unpinned.exitCode, 0);
+    assert.match(unpinned.stdout + unpinned.stderr, /not in the trusted hosts file/);
+    // Its key accepted blindly (-y), the host still refuses demo's key: it trusts the lab's key only.
+    const across = await inNs(['ssh', 'demo-worker-1', `ssh -y ${otherIp} hostname </dev/null`]);
+    assert.notEqual(across.exitCode, 0);
+    assert.match(across.stdout + across.stderr, /No auth methods could be used|Permission denied/);
+    assert.doesNotMatch(across.stdout, /other-db-1/);
+    const refusedEnv = await inNs(['env', 'trust', 'other']);
+    assert.equal(refusedEnv.exitCode, 2);
+    assert.equal(refusedEnv.stderr.trim(), 'lab: environment other does not trust itself: set trust: true on it in environments.ts');
+    assert.equal((await inNs(['image', 'del', 'other-db-1', '--force'])).exitCode, 0);
+
     // A host that died (its VM killed, the inventory still saying up) is reported; the others succeed.
     const vm = path.join(dir, 'inventory', 'vms', 'demo-worker-3');
     await execa('pkill', ['-KILL', '-f', `qemu-system-x86_64 -name demo-worker-3 .*${vm}/`], { reject: false });
@@ -270,7 +302,7 @@ test('deploy on real guests: hello deploy/start/test/stop over pinned SSH, clust
     assert.match(after.by('demo-worker-1').detail!, /^HTTP GET demo-worker-1:8080\/: connection refused$/);
   } finally {
     await server?.stop();
-    for (const vm of [...workers, 'mini']) await inNs(['image', 'del', vm, '--force']);
+    for (const vm of [...workers, 'other-db-1', 'mini']) await inNs(['image', 'del', vm, '--force']);
     await execa('ip', ['netns', 'del', ns], { reject: false });
     cleanup();
   }

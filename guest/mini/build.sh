@@ -42,11 +42,13 @@ cp "$work/kernel/lib/modules/$kver"/modules.{order,builtin} "$root/lib/modules/$
 # nginx from Debian's package, for the lb service (its libraries from this machine, as dropbear's).
 dpkg-deb -x "$work"/nginx_*.deb "$work/nginx"
 cp "$work/nginx/usr/sbin/nginx" "$work/nginx-bin"
-for bin in /usr/sbin/dropbear /usr/bin/dropbearkey "$work/nginx-bin"; do
+# dbclient (as ssh too) and dropbearconvert: hosts of an environment that trusts itself reach their peers.
+for bin in /usr/sbin/dropbear /usr/bin/dropbearkey /usr/bin/dbclient /usr/lib/dropbear/dropbearconvert "$work/nginx-bin"; do
   cp "$bin" "$root/bin/$(basename "$bin" | sed 's/-bin$//')"
   for lib in $(ldd "$bin" | awk '/=> \// {print $3}'); do cp -n "$lib" "$root/lib/x86_64-linux-gnu/"; done
 done
 cp /lib64/ld-linux-x86-64.so.2 "$root/lib64/"
+ln -s dbclient "$root/bin/ssh"
 # Debian's dropbear runs /usr/lib/sftp-server for the SFTP subsystem.
 mkdir -p "$root/usr/lib"
 cp /usr/lib/openssh/sftp-server "$root/usr/lib/sftp-server"

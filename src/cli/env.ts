@@ -139,6 +139,20 @@ export function register(program: Command): void {
     });
 
   env
+    .command('trust <env>')
+    .description("give every live host of an environment with trust: true the environment's key, its peers pinned (start-all does it)")
+    .option('--parallel <n>', 'hosts at once', intOption('--parallel', 1, 256), 16)
+    .option('--json', 'print the result as JSON')
+    .action(async (name: string, o: { parallel: number; json?: boolean }, cmd: Command) => {
+      const { lab, inventory } = await openLab(cmd);
+      const { trustEnvironment } = await import('../env/trust.js');
+      const results = await trustEnvironment(lab, inventory, name, { parallel: o.parallel, connectTimeoutMs: 10_000, commandTimeoutMs: 60_000 });
+      if (o.json) printJson(results);
+      else print(table(['HOST', 'RESULT', 'DETAIL'], results.map((r) => [r.host, r.ok ? 'ok' : 'failed', r.detail])));
+      if (results.some((r) => !r.ok)) process.exitCode = ExitCode.failed;
+    });
+
+  env
     .command('status <env>')
     .description('each host of the environment: role, VM state, address, live or not, service version, last callback')
     .option('--json', 'print as JSON')

@@ -62,6 +62,12 @@ const groupSchema = z.strictObject({
 
 const environmentSchema = z.strictObject({
   groups: z.array(groupSchema).min(1, { error: 'expected at least one group' }),
+  /**
+   * Its hosts trust each other for root: a key pair of the environment's own,
+   * whose private half each host holds and whose public half each authorizes,
+   * with the environment's hosts pinned in root's known_hosts (src/env/trust.ts).
+   */
+  trust: z.boolean().optional(),
 });
 
 /** A machine running libvirt that lab places VMs on (provider libvirt). */

@@ -4,6 +4,7 @@ import { runOperation, type HostResult } from '../deploy/run.js';
 import { parseDeployed, readDeployedCommand } from '../deploy/marker.js';
 import type { EnvContext } from './hosts.js';
 import { groupOf } from './plan.js';
+import { grantTrust } from './trust.js';
 
 export interface ServiceTimeouts {
   parallel: number;
@@ -22,6 +23,11 @@ export type ServiceOutcome = Map<string, HostResult>;
  */
 export async function settleServices(c: EnvContext, live: DeclaredHost[], t: ServiceTimeouts): Promise<ServiceOutcome> {
   const outcome: ServiceOutcome = new Map();
+  // Hosts that trust each other hold their environment's key, their peers pinned, before any service of theirs runs.
+  for (const env of new Set(live.map((h) => h.env))) {
+    if (!c.lab.config.environments[env]?.trust) continue;
+    for (const r of await grantTrust(c.lab, c.inventory, env, t)) c.say(r.host, r.ok ? `trusts the hosts of ${env}` : `trust: ${r.detail}`);
+  }
   const byService = new Map<string, DeclaredHost[]>();
   for (const h of live) {
     if (!h.service) continue;

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, chmodSync, statSync } from 'node:fs';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createRequire } from 'node:module';
+import path from 'node:path';
 import type { LabPaths } from './paths.js';
 import { LabError, messageOf } from '../errors.js';
 import { createOnce, privateDir } from '../util/files.js';
@@ -83,4 +84,22 @@ export function tokenMatches(expected: string, given: string | undefined): boole
   const a = Buffer.from(expected);
   const b = Buffer.from(given);
   return a.length === b.length && timingSafeEqual(a, b);
+}
+
+/** Where an environment's own key pair is kept (environments.ts `trust: true`). */
+export const envKeyPath = (paths: LabPaths, env: string) => path.join(paths.inventory, 'env-keys', `${env}_ed25519`);
+
+/** An environment's key pair, made on first use, private (0600) like the lab's own. */
+export function ensureEnvKey(paths: LabPaths, labName: string, env: string): { privateKey: string; publicKey: string } {
+  const file = envKeyPath(paths, env);
+  try {
+    privateDir(path.dirname(file));
+    const comment = `lab-env:${env}@${labName}`;
+    if (!existsSync(file)) createOnce(file, generateEd25519(comment), 0o600);
+    const privateKey = readPrivate(file);
+    return { privateKey, publicKey: `${publicHalf(file, privateKey)} ${comment}` };
+  } catch (e) {
+    if (e instanceof LabError) throw e;
+    throw new LabError(`cannot create the key of environment ${env} in ${path.dirname(file)}: ${messageOf(e)}`);
+  }
 }
