@@ -239,6 +239,7 @@ for (const c of LIFECYCLES) {
       const db = JSON.parse(readFileSync(path.join(dir, 'inventory', 'db.json'), 'utf8'));
       assert.equal(db.imageVms.mini.bootCount, 1);
       assert.match(db.imageVms.mini.hostKey, /^ssh-ed25519 /);
+      assert.match(db.imageVms.mini.otherKeys?.join() ?? '', /^ssh-rsa AAAAB3NzaC1yc2E/, 'both keys the guest sent, pinned');
       assert.equal(db.imageVms.mini.mac, db.leases.mini.mac);
       assert.match(db.leases.mini.mac, /^08:00:27:/, 'VirtualBox MACs for a VirtualBox lab');
       if (bridge) assert.equal(db.imageVms.mini.ip, db.leases.mini.ip, 'called back from its lease on the host-only network');
