@@ -21,7 +21,7 @@ const withImages = (s: string) =>
     mini: {`,
   );
 
-test('image build by direct kernel boot: callback recorded, a rerun is a no-op, a clone boots with its own name, MAC and host key, stop and delete leave nothing', { timeout: 600_000 }, async () => {
+test('image build by direct kernel boot: callback recorded, a rerun is a no-op, exported it boots by itself, a clone boots with its own name, MAC and host key, stop and delete leave nothing', { timeout: 600_000 }, async () => {
   // Installed guests call back to the configured port: a free one for this test.
   const port = await freePort();
   const { dir, cleanup } = await tempLab((s) => withImages(s).replace('serverPort: 8077', `serverPort: ${port}`));
@@ -58,6 +58,30 @@ test('image build by direct kernel boot: callback recorded, a rerun is a no-op, 
     assert.match((await lab(['--lab', dir, 'image', 'list'])).stdout, new RegExp(`^mini .* installed in ${took} s `, 'm'));
 
     served = await serve(dir, { configuredPort: true });
+
+    // Exported, it boots by itself with plain QEMU (no kernel given: extlinux on its disk) and calls back as the image VM.
+    const exported = path.join(dir, 'mini.qcow2');
+    const exp = await lab(['--lab', dir, 'image', 'export', 'mini', '--out', exported]);
+    assert.equal(exp.exitCode, 0, exp.stderr);
+    assert.match(exp.stdout, /^mini: exported to .*mini\.qcow2 \(qcow2, [\d.]+ MiB\)$/m);
+    const info = JSON.parse((await execa('qemu-img', ['info', '--output', 'json', exported])).stdout) as { format: string; 'backing-filename'?: string };
+    assert.deepEqual([info.format, info['backing-filename']], ['qcow2', undefined], 'flattened: no backing file');
+    const plainConsole = path.join(dir, 'plain-console.log');
+    const plain = execa('qemu-system-x86_64', ['-accel', 'tcg', '-m', '256', '-display', 'none', '-no-reboot', '-drive', `file=${exported},format=qcow2,if=virtio`,
+      '-nic', `user,model=virtio-net-pci,mac=${db(dir).leases.mini!.mac}`, '-serial', `file:${plainConsole}`], { reject: false });
+    try {
+      await eventually(() => (db(dir).imageVms.mini?.bootCount ?? 0) >= 2, 120_000, 'the exported disk, booted by plain QEMU, to call back');
+      assert.match(readFileSync(plainConsole, 'utf8'), /SYSLINUX[\s\S]*mini: booting mini/);
+      assert.equal(db(dir).imageVms.mini!.hostKey, image.hostKey, 'the image itself, its key pinned');
+    } finally {
+      plain.kill('SIGKILL');
+      await plain;
+    }
+    const vmdk = path.join(dir, 'mini.vmdk');
+    assert.equal((await lab(['--lab', dir, 'image', 'export', 'mini', '--format', 'vmdk', '--out', vmdk])).exitCode, 0);
+    assert.equal((JSON.parse((await execa('qemu-img', ['info', '--output', 'json', vmdk])).stdout) as { format: string }).format, 'vmdk');
+    const badFormat = await lab(['--lab', dir, 'image', 'export', 'mini', '--format', 'iso', '--out', vmdk]);
+    assert.deepEqual([badFormat.exitCode, badFormat.stderr.trim()], [2, 'lab: --format: no format "iso"; formats: qcow2, vmdk, raw']);
     const clone = await lab(['--lab', dir, 'image', 'clone', 'mini', 'demo-worker-1']);
     assert.equal(clone.exitCode, 0, clone.stderr);
     const start = await lab(['--lab', dir, 'image', 'start', 'demo-worker-1']);

@@ -120,4 +120,16 @@ export function register(program: Command): void {
       const lease = await cloneHost(lab, inventory, await providerFor(lab), source, name);
       print(`${name}: cloned from ${source} (MAC ${lease.mac}${ipArg(lab, name, lease) ? `, address ${lease.ip}` : ''}); start it with \`lab image start ${name}\``);
     });
+
+  image
+    .command('export <image>')
+    .description('a built image as a disk others can use: a flattened qcow2 (libvirt, OpenStack, Proxmox), a VMDK, or raw, booting by itself')
+    .requiredOption('--out <file>', 'the file to write')
+    .option('--format <format>', 'qcow2, vmdk or raw', 'qcow2')
+    .action(async (name: string, o: { out: string; format: string }, cmd: Command) => {
+      const { lab, inventory } = await openLab(cmd);
+      const { exportImage, parseExportFormat } = await import('../hostbuilder/export.js');
+      const r = await exportImage(lab, inventory, await providerFor(lab), name, parseExportFormat(o.format), o.out);
+      print(`${name}: exported to ${r.file} (${r.format}, ${(r.bytes / 1048576).toFixed(1)} MiB)`);
+    });
 }

@@ -54,5 +54,11 @@ export interface DistroKind {
    * (pykickstart's -v), one of lintTargets; the first when not given.
    */
   lint(k: ParsedKickstart, target?: string): Finding[];
+  /**
+   * Make an installed disk (a raw image) boot by itself, where its install
+   * leaves no bootloader (the mini guest's kernel boots its disk from
+   * outside): what `lab image export` does before it converts.
+   */
+  makeBootable?(raw: string, boot: BootFiles): Promise<void>;
   readonly lintTargets?: readonly string[];
 }

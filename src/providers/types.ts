@@ -149,4 +149,10 @@ export interface Provider {
   migrate?(name: string): Promise<string>;
   /** Nothing of the provider outlives the command (its virsh shells). */
   close?(): void;
+  /**
+   * The stopped VM's whole disk, written as a raw image to `out`, backing
+   * files folded in (`lab image export`). Absent where lab cannot read a
+   * VM's disk yet.
+   */
+  exportDisk?(name: string, out: string): Promise<void>;
 }

@@ -1,6 +1,7 @@
 import type { DistroKind } from '../types.js';
 import { COMMON_RULES, missing, plainRootPassword } from '../lint.js';
 import { miniGuest } from './guest.js';
+import { makeBootable } from './bootable.js';
 
 /**
  * The mini guest (guest/mini): a Debian kernel and a busybox initramfs that
@@ -18,4 +19,5 @@ export const mini: DistroKind = {
   // No bootloader: its kernel boots the installed disk; lab.host= names a clone (it takes its own identity).
   diskBootArgs: (host, ip) => `console=ttyS0 lab.host=${host}${ip}`,
   lint: (k) => [...missing(COMMON_RULES, k), ...plainRootPassword(k)],
+  makeBootable,
 };

@@ -173,6 +173,10 @@ export class QemuProvider implements Provider {
     return this.info(spec.name);
   }
 
+  async exportDisk(name: string, out: string): Promise<void> {
+    await run('qemu-img', ['convert', '-O', 'raw', this.file(name, 'disk.qcow2'), out], { what: `reading the disk of ${name}`, timeoutMs: 600_000 });
+  }
+
   async info(name: string): Promise<VmInfo> {
     if (!existsSync(this.file(name, 'vm.json'))) return { name, state: 'missing', macs: [] };
     const spec = this.spec(name);

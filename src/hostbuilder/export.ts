@@ -1,0 +1,51 @@
+import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { Lab } from '../config/load.js';
+import type { Inventory } from '../inventory/store.js';
+import type { Provider } from '../providers/types.js';
+import { EnvironmentError, UsageError } from '../errors.js';
+import { imageDistro } from '../distros/index.js';
+import { run } from '../util/exec.js';
+import { bootFiles } from './build.js';
+
+/**
+ * `lab image export`: a built image as a disk others can use. The image
+ * VM's disk, backing files folded in, made bootable where its install left
+ * no bootloader (the distro's makeBootable), then converted: a qcow2 for
+ * libvirt, OpenStack or Proxmox, a VMDK, or raw.
+ */
+export const EXPORT_FORMATS = ['qcow2', 'vmdk', 'raw'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
+export interface Exported {
+  file: string;
+  format: ExportFormat;
+  bytes: number;
+}
+
+export function parseExportFormat(raw: string): ExportFormat {
+  const f = EXPORT_FORMATS.find((x) => x === raw);
+  if (!f) throw new UsageError(`--format: no format "${raw}"; formats: ${EXPORT_FORMATS.join(', ')}`);
+  return f;
+}
+
+export async function exportImage(lab: Lab, inventory: Inventory, provider: Provider, image: string, format: ExportFormat, out: string): Promise<Exported> {
+  if (!lab.config.images[image]) throw new UsageError(`no image "${image}" in environments.ts; images: ${Object.keys(lab.config.images).join(', ')}`);
+  if ((await inventory.read()).images[image]?.state !== 'installed') throw new UsageError(`image ${image} is not built`, `build it first: \`lab image build ${image}\``);
+  const vm = await provider.info(image);
+  if (vm.state === 'missing') throw new UsageError(`image ${image} is recorded as built but its VM is gone`, `build it again: \`lab image build ${image} --rebuild\``);
+  if (vm.state !== 'stopped') throw new UsageError(`the VM of image ${image} is ${vm.state}: a disk is exported from a stopped VM`, `stop it first: \`lab image stop ${image}\``);
+  if (!provider.exportDisk) throw new EnvironmentError(`provider ${lab.config.provider} cannot export a VM's disk yet`);
+  if (!existsSync(path.dirname(path.resolve(out)))) throw new UsageError(`--out: no folder ${path.dirname(path.resolve(out))}`);
+  const raw = `${out}.raw-${process.pid}`;
+  try {
+    await provider.exportDisk(image, raw);
+    const distro = imageDistro(lab, image);
+    if (distro.makeBootable) await distro.makeBootable(raw, await bootFiles(lab, image, () => undefined));
+    if (format === 'raw') renameSync(raw, out);
+    else await run('qemu-img', ['convert', '-O', format, raw, out], { what: `writing ${out} (${format})`, timeoutMs: 600_000 });
+  } finally {
+    rmSync(raw, { force: true });
+  }
+  return { file: out, format, bytes: statSync(out).size };
+}
