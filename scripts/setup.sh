@@ -19,12 +19,12 @@ cd "$(dirname "$0")/.."
 # (its -sysv variant: the systemd one pulls systemd-sysv), openssh-server: the
 # tests' two hypervisor hosts (libvirtd and sshd in namespaces; none is started here);
 # dnsmasq-base: the DHCP server libvirt runs, for the mini guest's DHCP test; extlinux:
-# `lab image export` gives a mini disk its bootloader; packer:
+# `lab image export` gives a mini disk its bootloader; vagrant: the tests add an exported box; packer:
 # the tests reach a guest with a client of Go's SSH library (and bench:packer).
 packages=(iproute2 iputils-ping curl fping qemu-system-x86 qemu-utils busybox-static dropbear-bin openssh-sftp-server
   python3.11-minimal libpython3.11-stdlib cpio lz4 openssh-client
   libarchive-tools pxelinux syslinux-common genisoimage ansible-core zsh chromium
-  libvirt-clients libvirt-daemon-system libvirt-daemon-system-sysv openssh-server dnsmasq-base extlinux packer)
+  libvirt-clients libvirt-daemon-system libvirt-daemon-system-sysv openssh-server dnsmasq-base extlinux vagrant packer)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -81,7 +81,15 @@ test('image build by direct kernel boot: callback recorded, a rerun is a no-op, 
     assert.equal((await lab(['--lab', dir, 'image', 'export', 'mini', '--format', 'vmdk', '--out', vmdk])).exitCode, 0);
     assert.equal((JSON.parse((await execa('qemu-img', ['info', '--output', 'json', vmdk])).stdout) as { format: string }).format, 'vmdk');
     const badFormat = await lab(['--lab', dir, 'image', 'export', 'mini', '--format', 'iso', '--out', vmdk]);
-    assert.deepEqual([badFormat.exitCode, badFormat.stderr.trim()], [2, 'lab: --format: no format "iso"; formats: qcow2, vmdk, raw']);
+    assert.deepEqual([badFormat.exitCode, badFormat.stderr.trim()], [2, 'lab: --format: no format "iso"; formats: qcow2, vmdk, raw, box']);
+    // A Vagrant box (vagrant-libvirt's layout) that Debian's vagrant adds.
+    const box = path.join(dir, 'mini.box');
+    assert.equal((await lab(['--lab', dir, 'image', 'export', 'mini', '--format', 'box', '--out', box])).exitCode, 0);
+    assert.deepEqual((await execa('tar', ['tzf', box])).stdout.split('\n').sort(), ['Vagrantfile', 'box.img', 'metadata.json']);
+    const vagrantEnv = { VAGRANT_HOME: path.join(dir, '.vagrant.d'), VAGRANT_CHECKPOINT_DISABLE: '1' };
+    const added = await execa('vagrant', ['box', 'add', '--name', 'lab-test/mini', box], { reject: false, env: vagrantEnv });
+    assert.equal(added.exitCode, 0, String(added.stdout) + String(added.stderr));
+    assert.match((await execa('vagrant', ['box', 'list'], { env: vagrantEnv })).stdout, /^lab-test\/mini +\(libvirt, 0\)$/m);
     const clone = await lab(['--lab', dir, 'image', 'clone', 'mini', 'demo-worker-1']);
     assert.equal(clone.exitCode, 0, clone.stderr);
     const start = await lab(['--lab', dir, 'image', 'start', 'demo-worker-1']);

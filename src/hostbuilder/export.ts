@@ -1,4 +1,4 @@
-import { existsSync, renameSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Lab } from '../config/load.js';
 import type { Inventory } from '../inventory/store.js';
@@ -12,9 +12,9 @@ import { bootFiles } from './build.js';
  * `lab image export`: a built image as a disk others can use. The image
  * VM's disk, backing files folded in, made bootable where its install left
  * no bootloader (the distro's makeBootable), then converted: a qcow2 for
- * libvirt, OpenStack or Proxmox, a VMDK, or raw.
+ * libvirt, OpenStack or Proxmox, a VMDK, raw, or a Vagrant box (libvirt).
  */
-export const EXPORT_FORMATS = ['qcow2', 'vmdk', 'raw'] as const;
+export const EXPORT_FORMATS = ['qcow2', 'vmdk', 'raw', 'box'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export interface Exported {
@@ -43,9 +43,50 @@ export async function exportImage(lab: Lab, inventory: Inventory, provider: Prov
     const distro = imageDistro(lab, image);
     if (distro.makeBootable) await distro.makeBootable(raw, await bootFiles(lab, image, () => undefined));
     if (format === 'raw') renameSync(raw, out);
+    else if (format === 'box') await writeBox(lab, image, raw, out);
     else await run('qemu-img', ['convert', '-O', format, raw, out], { what: `writing ${out} (${format})`, timeoutMs: 600_000 });
   } finally {
     rmSync(raw, { force: true });
   }
   return { file: out, format, bytes: statSync(out).size };
+}
+
+/**
+ * A Vagrant box for vagrant-libvirt: box.img (the qcow2), metadata.json and a
+ * Vagrantfile saying how Vagrant reaches the guest: as root with the lab's
+ * key (the one the image trusts; its path on this machine), through sh,
+ * without sudo (busybox has none), no synced folder (no NFS or rsync on it).
+ */
+async function writeBox(lab: Lab, image: string, raw: string, out: string): Promise<void> {
+  const dir = mkdtempSync(path.join(path.dirname(path.resolve(out)), '.lab-box-'));
+  try {
+    await run('qemu-img', ['convert', '-O', 'qcow2', raw, path.join(dir, 'box.img')], { what: 'writing the box\'s disk', timeoutMs: 600_000 });
+    const spec = lab.config.images[image]!;
+    writeFileSync(path.join(dir, 'metadata.json'), `${JSON.stringify({ provider: 'libvirt', format: 'qcow2', virtual_size: Math.max(1, Math.ceil(spec.disk / 1024)) })}\n`);
+    const ruby = (s: string) => JSON.stringify(s);
+    writeFileSync(
+      path.join(dir, 'Vagrantfile'),
+      [
+        `# Made by lab image export from image ${image} of ${lab.paths.dir}.`,
+        'Vagrant.configure("2") do |config|',
+        '  config.ssh.username = "root"',
+        `  config.ssh.private_key_path = ${ruby(lab.paths.sshKey)}`,
+        '  config.ssh.insert_key = false',
+        '  config.ssh.shell = "sh"',
+        '  config.ssh.sudo_command = "%c"',
+        '  config.vm.allow_fstab_modification = false',
+        '  config.vm.synced_folder ".", "/vagrant", disabled: true',
+        '  config.vm.provider :libvirt do |lv|',
+        `    lv.cpus = ${spec.cpus}`,
+        `    lv.memory = ${spec.memory}`,
+        '    lv.graphics_type = "none"',
+        '  end',
+        'end',
+        '',
+      ].join('\n'),
+    );
+    await run('tar', ['-C', dir, '-czf', out, 'box.img', 'metadata.json', 'Vagrantfile'], { what: `writing ${out}`, timeoutMs: 600_000 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
