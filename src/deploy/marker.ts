@@ -1,3 +1,4 @@
+import { shellWord as q } from '../util/shell.js';
 /**
  * What a host shows it has deployed, as opposed to what the inventory last
  * recorded: a VM recreated, or killed before its page cache reached the disk,
@@ -8,7 +9,6 @@
 
 export const DEPLOYED_DIR = '/etc/lab/deployed';
 
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
  * Flush the release first, then write the marker and flush it too: a marker

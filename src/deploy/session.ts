@@ -4,6 +4,7 @@ import type { Duplex } from 'node:stream';
 import { createRequire } from 'node:module';
 import type ssh2 from 'ssh2';
 import type { SFTPWrapper, ClientChannel } from 'ssh2';
+import { shellWord } from '../util/shell.js';
 
 // ssh2 (CommonJS) is required when a session is first opened: commands that open none do not load it.
 const require = createRequire(import.meta.url);
@@ -186,7 +187,7 @@ export class Session {
     } catch (e) {
       if ((e as { code?: number }).code !== 2 /* SFTP no such file */) throw transferError(remote, e);
       const dir = remote.slice(0, remote.lastIndexOf('/')) || '/';
-      const r = await this.exec(`mkdir -p '${dir.replace(/'/g, `'\\''`)}'`, timeoutMs);
+      const r = await this.exec(`mkdir -p ${shellWord(dir)}`, timeoutMs);
       if (r.code !== 0) throw new SessionError(`cannot make ${dir}: ${r.stderr.trim()}`, 'transfer');
       await attempt().catch((e2: unknown) => {
         throw transferError(remote, e2);

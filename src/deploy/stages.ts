@@ -5,6 +5,7 @@ import type { Lab } from '../config/load.js';
 import { UsageError, messageOf } from '../errors.js';
 import { shown } from '../project/paths.js';
 import type { OpContext, Operation, ServiceSpec } from './types.js';
+import { shellWord as q } from '../util/shell.js';
 
 /**
  * A service made of shell scripts instead of a service.ts, as users already
@@ -24,7 +25,6 @@ const OPERATIONS = ['start', 'stop', 'status', 'test'] as const;
 const REMOTE = '/var/lib/lab/services';
 const MARKERS = '/etc/lab/stages';
 
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 export interface Stage {
   /** The folder's name, such as 0-base. */

@@ -8,6 +8,7 @@ import { ensureEnvKey, ensureSecrets } from '../project/secrets.js';
 import { LabError, UsageError, messageOf } from '../errors.js';
 import { environment } from './plan.js';
 import { mapBounded } from '../util/pool.js';
+import { shellWord as q } from '../util/shell.js';
 
 /**
  * Hosts that trust each other (environments.ts `trust: true`): the seed
@@ -29,7 +30,6 @@ export function envKnownHosts(peers: HostRecord[]): string {
   return `# Written by lab: the hosts of this environment, their keys as their callbacks brought them.\n${lines.join('\n')}\n`;
 }
 
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /** The shell that installs the files written beside it: the key, authorized_keys and /etc/hosts entries replaced, nothing else touched. */
 function installCommand(publicKey: string, hostsLines: string): string {
