@@ -4,6 +4,7 @@ import type { HostRecord } from '../inventory/types.js';
 import { Session } from '../deploy/session.js';
 import { clusterHosts } from '../deploy/targets.js';
 import { sshTarget } from '../hosts/sshconfig.js';
+import { allKeys } from '../inventory/values.js';
 import { ensureEnvKey, ensureSecrets } from '../project/secrets.js';
 import { LabError, UsageError, messageOf } from '../errors.js';
 import { environment } from './plan.js';
@@ -26,7 +27,7 @@ const MARK = 'lab-env:';
 
 /** root's known_hosts for a host of the environment: each peer by name and by address (dropbear's client matches either as typed). */
 export function envKnownHosts(peers: HostRecord[]): string {
-  const lines = peers.flatMap((h) => [h.hostKey!, ...(h.otherKeys ?? [])].flatMap((k) => [h.name, h.ip!].map((n) => `${n} ${k}`)));
+  const lines = peers.flatMap((h) => allKeys(h).flatMap((k) => [h.name, h.ip!].map((n) => `${n} ${k}`)));
   return `# Written by lab: the hosts of this environment, their keys as their callbacks brought them.\n${lines.join('\n')}\n`;
 }
 

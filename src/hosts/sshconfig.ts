@@ -2,6 +2,7 @@ import type { HostRecord } from '../inventory/types.js';
 import type { LabPaths } from '../project/paths.js';
 import { LabError } from '../errors.js';
 import { privateDir, writeFileAtomicSync } from '../util/files.js';
+import { allKeys } from '../inventory/values.js';
 
 /**
  * One argument of an OpenSSH config line. What comes from the inventory was
@@ -50,7 +51,7 @@ export function sshFiles(paths: LabPaths, hosts: HostRecord[]): { config: string
   });
   return {
     config: `# Written by lab for ${paths.dir}: the live hosts, their keys pinned.\n${blocks.join('\n\n')}\n`,
-    knownHosts: sshable(hosts).flatMap((h) => [h.hostKey!, ...(h.otherKeys ?? [])].map((k) => `${h.name} ${k}`)).join('\n') + '\n',
+    knownHosts: sshable(hosts).flatMap((h) => allKeys(h).map((k) => `${h.name} ${k}`)).join('\n') + '\n',
   };
 }
 

@@ -1,4 +1,4 @@
-import { keyFingerprint, keyType } from './values.js';
+import { allKeys, keyFingerprint, keyType } from './values.js';
 import type { DeclaredHost } from '../config/load.js';
 import { MAX_ALERTS, MAX_EVENTS, machineRecord, recordsOf, type Alert, type BootEvent, type HostRecord, type InstallStage, type InventoryData } from './types.js';
 import type { LogSink } from './store.js';
@@ -158,14 +158,14 @@ export function acceptCallback(data: InventoryData, log: LogSink, cb: Callback, 
 /** An offered key of a type already pinned, with another blob: the host is not the one pinned (or was reinstalled). */
 function changedKey(existing: HostRecord | undefined, cb: Callback): { offered: string; pinned: string } | undefined {
   if (!existing?.hostKey || !cb.hostKey) return undefined;
-  const pinned = [existing.hostKey, ...(existing.otherKeys ?? [])];
-  for (const offered of [cb.hostKey, ...(cb.otherKeys ?? [])]) {
-    const same = pinned.find((k) => keyType(k) === keyType(offered));
-    if (same !== undefined && same !== offered) return { offered, pinned: same };
+  const pinned = allKeys(existing);
+  const offered = allKeys(cb);
+  for (const key of offered) {
+    const same = pinned.find((k) => keyType(k) === keyType(key));
+    if (same !== undefined && same !== key) return { offered: key, pinned: same };
   }
-  // A host that pinned one type and now offers only another (its ed25519 gone) changed its key as well.
-  if (keyType(cb.hostKey) !== keyType(existing.hostKey) && !(cb.otherKeys ?? []).some((k) => keyType(k) === keyType(existing.hostKey!)))
-    return { offered: cb.hostKey, pinned: existing.hostKey };
+  // A host that no longer offers a key of the type lab pins for itself (its ed25519 gone) changed its key as well.
+  if (!offered.some((k) => keyType(k) === keyType(existing.hostKey!))) return { offered: cb.hostKey, pinned: existing.hostKey };
   return undefined;
 }
 

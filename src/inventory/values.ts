@@ -99,6 +99,11 @@ export function parseHostKeys(raw: unknown): HostKeys | undefined {
   return { hostKey: primary, otherKeys: keys.filter((k) => k !== primary) };
 }
 
+/** Every key of a host (or of a callback): the one lab pins for itself first, then the others. */
+export function allKeys(k: { hostKey?: string; otherKeys?: string[] }): string[] {
+  return k.hostKey ? [k.hostKey, ...(k.otherKeys ?? [])] : [];
+}
+
 /** The type of a key line ("ssh-rsa" of "ssh-rsa AAAA..."). */
 export function keyType(key: string): string {
   return key.split(' ')[0]!;
