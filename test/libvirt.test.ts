@@ -216,6 +216,16 @@ test("provider libvirt without hypervisors: this machine's qemu:///system, its b
     // lab console attaches through virsh console (it needs a terminal: script's pty here); Ctrl-] detaches.
     const term = await execa('sh', ['-c', `(sleep 2; printf 'echo tty-$((6*7))\\r'; sleep 3; printf '\\035') | script -qfec "${[...prefix, process.execPath, cli, '--lab', dir, 'console', 'demo-worker-1'].join(' ')}" /dev/null`], { reject: false, timeout: 60_000 });
     assert.match(term.stdout, /attaching with virsh; detach with Ctrl-\][^]*tty-42/, term.stdout + term.stderr);
+    // An environment snapshot here is libvirt's own (virsh lists it); a restore brings back the version it caught, behind the balancer.
+    const snap = await run(['env', 'snapshot', 'demo', 'before']);
+    assert.equal(snap.exitCode, 0, snap.stdout + snap.stderr);
+    assert.equal((await virsh(['snapshot-list', 'lab-demo-worker-1', '--name'])).trim(), 'lab-before');
+    const two = await run(['hello', 'deploy', '--version', '2.0.0']);
+    assert.equal(two.exitCode, 0, two.stdout + two.stderr);
+    const back = await run(['env', 'restore', 'demo', 'before']);
+    assert.equal(back.exitCode, 0, back.stdout + back.stderr);
+    const viaBack = await run(['hello', 'test', '--via', 'lb']);
+    assert.match(viaBack.stdout, /hello from demo-worker-1 version 1\.0\.0/, viaBack.stdout + viaBack.stderr);
     const stop = await run(['env', 'stop', 'demo']);
     assert.equal(stop.exitCode, 0, stop.stdout + stop.stderr);
     assert.equal((await virsh(['domstate', 'lab-demo-worker-1'])).trim(), 'shut off');

@@ -137,6 +137,52 @@ test('VirtualBox 7.x: a whole build, start, stop, clone and delete runs through 
   }
 });
 
+test('VirtualBox snapshots for lab env snapshot: a running VM paused, captured with its state and left paused; a stopped one by its disk; a restore leaves the VM saved and resuming it does not boot it', async () => {
+  const vb = standIn('7.0.10r158379');
+  try {
+    await vb.provider.create(spec('demo-lb-1', '08:00:27:00:00:0a', { mode: 'user', sshPort: 2230 }));
+    await vb.provider.create(spec('demo-worker-1', '08:00:27:00:00:0b', { mode: 'user', sshPort: 2231 }));
+    await vb.provider.start('demo-lb-1', { boot: { kind: 'disk' } });
+    const snaps = vb.provider.snapshots;
+    const vmOf = (n: string) => Object.values(vb.state().vms).find((v) => v.name === `test-${n}`)!;
+    await snaps.pause('demo-lb-1');
+    assert.equal((await vb.provider.info('demo-lb-1')).state, 'paused');
+    assert.deepEqual(await snaps.take('demo-lb-1', 'lab-s1'), { memory: true });
+    assert.equal(vmOf('demo-lb-1').state, 'paused', 'a paused VM stays paused while the others are captured');
+    assert.deepEqual(await snaps.take('demo-worker-1', 'lab-s1'), { memory: false });
+    await snaps.resume('demo-lb-1');
+    assert.equal((await vb.provider.info('demo-lb-1')).state, 'running');
+    assert.deepEqual(await snaps.list('demo-lb-1'), ['lab-s1']);
+
+    // Restoring a running VM: powered off first (VirtualBox refuses otherwise), then saved at the captured moment.
+    const before = vb.calls().length;
+    await snaps.restore('demo-lb-1', 'lab-s1', true);
+    assert.equal(vmOf('demo-lb-1').state, 'saved');
+    const uuid = (n: string) => Object.keys(vb.state().vms).find((u) => vb.state().vms[u]!.name === `test-${n}`)!;
+    assert.deepEqual(vb.calls().slice(before).filter((c) => c[0] !== 'showvminfo'), [['controlvm', uuid('demo-lb-1'), 'poweroff'], ['snapshot', uuid('demo-lb-1'), 'restore', 'lab-s1']]);
+    // Resumed from its saved state: running with no boot (the stand-in writes a boot line only on a power-on).
+    await snaps.resume('demo-lb-1');
+    assert.equal((await vb.provider.info('demo-lb-1')).state, 'running');
+    assert.match(lastLines(await vb.provider.console('demo-lb-1'), 1), /resumed from its saved state/);
+    // A saved VM started by start-all resumes too: modifyvm would be refused (not mutable).
+    await snaps.pause('demo-lb-1');
+    await snaps.restore('demo-lb-1', 'lab-s1', true);
+    await vb.provider.start('demo-lb-1', { boot: { kind: 'disk' } });
+    assert.equal(vmOf('demo-lb-1').state, 'running');
+
+    await snaps.restore('demo-worker-1', 'lab-s1', false);
+    assert.equal(vmOf('demo-worker-1').state, 'poweroff');
+    await snaps.remove('demo-worker-1', 'lab-s1');
+    assert.deepEqual(await snaps.list('demo-worker-1'), []);
+    const calls = vb.calls().length;
+    await snaps.remove('demo-worker-1', 'lab-s1');
+    assert.equal(vb.calls().filter((c, i) => i >= calls && c[0] === 'snapshot').length, 0, 'removing a tag the VM does not hold asks nothing of VirtualBox');
+    for (const vm of ['demo-lb-1', 'demo-worker-1']) await vb.provider.delete(vm);
+  } finally {
+    vb.done();
+  }
+});
+
 const labNet: LabNetwork = { lab: 'test', cidr: '192.168.56.0/24', gateway: '192.168.56.1' };
 const bridged = { mode: 'bridge', bridge: 'labnet', tap: 'unused' } as const;
 

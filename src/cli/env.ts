@@ -10,6 +10,7 @@ import { environment } from '../env/plan.js';
 import { ExitCode } from '../errors.js';
 import { DEFAULT_PARALLEL, openLab, intOption } from './common.js';
 import { ago, print, printJson, table } from './output.js';
+import { registerSnapshots } from './env-snapshot.js';
 
 interface StartFlags {
   follow?: boolean;
@@ -162,6 +163,8 @@ export function register(program: Command): void {
       const rows = await envStatus(lab, inventory, await providerFor(lab), name);
       o.json ? printJson(rows) : print(statusTable(rows));
     });
+
+  registerSnapshots(env);
 
   env
     .command('list')

@@ -1,3 +1,4 @@
+import { heldBy, holdText } from '../env/snapshots/hold.js';
 import { groupSize, loadLab, type DeclaredHost, type Lab } from '../config/load.js';
 import { Inventory } from '../inventory/store.js';
 import { keyed, type MonitorRecord } from '../inventory/types.js';
@@ -106,6 +107,9 @@ async function cycle(lab: Lab, inventory: Inventory, env: string, o: MonitorOpti
 
 async function cycleWith(provider: Provider, lab: Lab, inventory: Inventory, env: string, o: MonitorOptions, now: () => number): Promise<void> {
   const log: Log = (entry) => o.log({ time: iso(now()), env, ...entry });
+  // A snapshot or restore runs: what the monitor would see of it is half-done, and what it would do would fight it.
+  const hold = heldBy(lab.paths, env);
+  if (hold) return log({ event: 'held', message: `${holdText(hold)} (pid ${hold.pid}): this cycle is skipped` });
   const c: EnvContext = { lab, inventory, provider, signal: o.signal, say: (who, what) => log({ event: 'progress', host: who, message: what }) };
   const groups = environment(lab, env).groups;
   const slots = lab.hosts.filter((h) => h.env === env);

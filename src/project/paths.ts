@@ -31,6 +31,8 @@ export interface LabPaths {
   /** The monitor daemon of an environment: its pid and its JSON-lines log. */
   monitorPid(env: string): string;
   monitorLog(env: string): string;
+  /** An environment's snapshots: one JSON file each, what the inventory knew of its hosts (their VMs hold the rest). */
+  snapshots(env: string): string;
 }
 
 export function labPaths(dir: string): LabPaths {
@@ -59,6 +61,7 @@ export function labPaths(dir: string): LabPaths {
     logs: path.join(inventory, 'logs'),
     monitorPid: (env) => path.join(inventory, `monitor-${env}.pid`),
     monitorLog: (env) => path.join(inventory, `monitor-${env}.log`),
+    snapshots: (env) => path.join(inventory, 'snapshots', env),
   };
 }
 

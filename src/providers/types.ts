@@ -155,4 +155,26 @@ export interface Provider {
    * VM's disk yet.
    */
   exportDisk?(name: string, out: string): Promise<void>;
+  /** Named states of a VM, for environment snapshots (`lab env snapshot`). Absent where lab cannot take them yet. */
+  snapshots?: VmSnapshots;
+}
+
+/**
+ * A VM's state kept under a tag, so that a whole environment can be captured
+ * at one moment: every running VM is paused first, then each is captured,
+ * then all resume; a restore loads each paused, then resumes them together.
+ */
+export interface VmSnapshots {
+  /** Hold a running VM's CPUs still (its clock with them). */
+  pause(name: string): Promise<void>;
+  /** Let a paused VM run on. */
+  resume(name: string): Promise<void>;
+  /** Capture the VM under tag: memory and devices with its disk when it runs or is paused (it stays paused), its disk alone when stopped. */
+  take(name: string, tag: string): Promise<{ memory: boolean }>;
+  /** Bring the VM back to tag: paused at the captured moment where the tag holds memory, else stopped with the captured disk. */
+  restore(name: string, tag: string, memory: boolean): Promise<void>;
+  /** Forget tag (a tag the VM does not hold is no error). */
+  remove(name: string, tag: string): Promise<void>;
+  /** The tags the VM holds. */
+  list(name: string): Promise<string[]>;
 }

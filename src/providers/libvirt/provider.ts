@@ -8,7 +8,7 @@ import { writeFileAtomicSync } from '../../util/files.js';
 import { KeyedQueue } from '../../util/queue.js';
 import { waitUntil } from '../../util/wait.js';
 import { effectiveBoot } from '../boot.js';
-import type { ConsoleAttach, Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
+import type { ConsoleAttach, Provider, StartOptions, VmInfo, VmSnapshots, VmSpec, VmState } from '../types.js';
 import { domainXml, type Domain, type DomainDisk } from './domain.js';
 import { place, type Room } from './placement.js';
 import { HypervisorDown, Virsh } from './virsh.js';
@@ -414,7 +414,8 @@ export class LibvirtProvider implements Provider {
     const v = this.session(hv);
     const pool = this.hv(hv).pool;
     await v.tryCall(['destroy', dom]);
-    await v.tryCall(['undefine', dom]);
+    // Its snapshots' metadata with it: libvirt refuses to undefine a domain that has snapshots otherwise (their data is in the volume, deleted next).
+    await v.tryCall(['undefine', '--snapshots-metadata', dom]);
     await v.tryCall(['pool-refresh', pool]);
     for (const vol of vols) await v.tryCall(['vol-delete', '--pool', pool, vol]);
   }
@@ -554,6 +555,37 @@ export class LibvirtProvider implements Provider {
     // Older generations stay: clones made from them are migrated onto them.
     renameSync(part, file);
     return file;
+  }
+
+  /**
+   * libvirt's internal snapshots (QEMU's savevm under it, into the qcow2
+   * volume on the VM's hypervisor): with memory when the domain runs or is
+   * paused, its disk alone when shut off. A revert with memory comes back
+   * paused (--paused), for the environment to resume together.
+   */
+  readonly snapshots: VmSnapshots = {
+    pause: async (name) => void (await this.call(name, ['suspend'])),
+    resume: async (name) => void (await this.call(name, ['resume'])),
+    take: async (name, tag) => {
+      const state = await this.domState(this.mustRecord(name));
+      await this.call(name, ['snapshot-create-as', '--atomic'], [tag], 600_000);
+      return { memory: state === 'running' || state === 'paused' };
+    },
+    restore: async (name, tag, memory) => {
+      // An inactive snapshot is reverted with the domain shut off: libvirt would otherwise need --force.
+      if (!memory) await this.stop(name, 0);
+      await this.call(name, ['snapshot-revert', ...(memory ? ['--paused'] : [])], ['--snapshotname', tag], 600_000);
+    },
+    remove: async (name, tag) => {
+      if ((await this.snapshots.list(name)).includes(tag)) await this.call(name, ['snapshot-delete'], ['--snapshotname', tag], 600_000);
+    },
+    list: async (name) => (await this.call(name, ['snapshot-list', '--name'])).split('\n').map((l) => l.trim()).filter(Boolean),
+  };
+
+  /** virsh <command> [flags] <the VM's domain> [after] on the VM's hypervisor. */
+  private call(name: string, command: string[], after: string[] = [], timeoutMs?: number): Promise<string> {
+    const rec = this.mustRecord(name);
+    return this.session(rec.hypervisor).call([...command, this.domain(name), ...after], timeoutMs ? { timeoutMs } : undefined);
   }
 
   async info(name: string): Promise<VmInfo> {

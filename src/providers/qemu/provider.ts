@@ -6,7 +6,7 @@ import path from 'node:path';
 import { KeyedQueue } from '../../util/queue.js';
 import { LabError, UsageError } from '../../errors.js';
 import { run } from '../../util/exec.js';
-import type { ConsoleAttach, Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
+import type { ConsoleAttach, Provider, StartOptions, VmInfo, VmSnapshots, VmSpec, VmState } from '../types.js';
 import { accelerator } from './accel.js';
 import { qmp } from './qmp.js';
 import { effectiveBoot } from '../boot.js';
@@ -76,7 +76,11 @@ export class QemuProvider implements Provider {
     return this.info(spec.name);
   }
 
-  async start(name: string, opts: StartOptions): Promise<void> {
+  start(name: string, opts: StartOptions): Promise<void> {
+    return this.launch(name, opts, []);
+  }
+
+  private async launch(name: string, opts: StartOptions, extra: string[]): Promise<void> {
     const spec = this.spec(name);
     if (this.pid(name)) throw new LabError(`VM "${name}" is running already`);
     const boot = effectiveBoot(spec, opts.boot);
@@ -108,6 +112,7 @@ export class QemuProvider implements Provider {
       args.push('-fw_cfg', `name=opt/lab/token,file=${this.file(name, 'guest-token')}`);
     }
     if (boot.kind === 'pxe') args.push('-boot', 'n');
+    args.push(...extra);
     if (spec.network.mode === 'bridge') await this.ensureTap(spec.network.tap, spec.network.bridge);
     await run('qemu-system-x86_64', args, { what: `starting ${name}`, timeoutMs: 30_000 });
   }
@@ -175,6 +180,52 @@ export class QemuProvider implements Provider {
 
   async exportDisk(name: string, out: string): Promise<void> {
     await run('qemu-img', ['convert', '-O', 'raw', this.file(name, 'disk.qcow2'), out], { what: `reading the disk of ${name}`, timeoutMs: 600_000 });
+  }
+
+  readonly snapshots: VmSnapshots = {
+    pause: async (name) => void (await qmp(this.qmpSocket(name), 'stop')),
+    resume: async (name) => void (await qmp(this.qmpSocket(name), 'cont')),
+    take: async (name, tag) => {
+      if (this.pid(name)) {
+        // savevm keeps a paused VM paused: the environment resumes together.
+        await this.hmp(name, `savevm ${tag}`);
+        return { memory: true };
+      }
+      await run('qemu-img', ['snapshot', '-c', tag, this.file(name, 'disk.qcow2')], { what: `capturing the disk of ${name}`, timeoutMs: 600_000 });
+      return { memory: false };
+    },
+    restore: async (name, tag, memory) => {
+      if (memory) {
+        if (this.pid(name)) {
+          await qmp(this.qmpSocket(name), 'stop');
+          await this.hmp(name, `loadvm ${tag}`);
+        } else {
+          // The command line is the one the snapshot was taken under: a disk boot, as every host runs.
+          await this.launch(name, { boot: { kind: 'disk' } }, ['-S', '-loadvm', tag]);
+        }
+        return;
+      }
+      await this.stop(name, 0);
+      await run('qemu-img', ['snapshot', '-a', tag, this.file(name, 'disk.qcow2')], { what: `restoring the disk of ${name}`, timeoutMs: 600_000 });
+    },
+    remove: async (name, tag) => {
+      if (!(await this.snapshots.list(name)).includes(tag)) return;
+      if (this.pid(name)) await this.hmp(name, `delvm ${tag}`);
+      else await run('qemu-img', ['snapshot', '-d', tag, this.file(name, 'disk.qcow2')], { what: `removing snapshot ${tag} of ${name}` });
+    },
+    list: async (name) => {
+      this.spec(name);
+      // -U: the disk of a running VM is locked by it; reading its snapshot table is safe.
+      const out = await run('qemu-img', ['info', '-U', '--output=json', this.file(name, 'disk.qcow2')], { what: `reading the snapshots of ${name}` });
+      const info = JSON.parse(out) as { snapshots?: { name: string }[] };
+      return (info.snapshots ?? []).map((x) => x.name);
+    },
+  };
+
+  /** A monitor command QMP has no plain form of (savevm, loadvm, delvm): HMP answers errors as text. */
+  private async hmp(name: string, command: string): Promise<void> {
+    const out = (await qmp(this.qmpSocket(name), 'human-monitor-command', { 'command-line': command }, 600_000)) as string;
+    if (/error/i.test(out)) throw new LabError(`${name}: ${command}: ${out.trim().split('\n')[0]}`);
   }
 
   async info(name: string): Promise<VmInfo> {

@@ -75,7 +75,7 @@ export class VBoxDriver {
     return this.exec(['startvm', vm, '--type', 'headless']);
   }
 
-  controlVm(vm: string, action: 'acpipowerbutton' | 'poweroff'): Promise<string> {
+  controlVm(vm: string, action: 'acpipowerbutton' | 'poweroff' | 'pause' | 'resume'): Promise<string> {
     return this.exec(['controlvm', vm, action]);
   }
 
@@ -90,6 +90,15 @@ export class VBoxDriver {
 
   takeSnapshot(vm: string, name: string): Promise<string> {
     return this.exec(['snapshot', vm, 'take', name]);
+  }
+
+  /** The VM must be powered off or saved; one taken running leaves it saved (startvm resumes it). */
+  restoreSnapshot(vm: string, name: string): Promise<string> {
+    return this.exec(['snapshot', vm, 'restore', name], 600_000);
+  }
+
+  deleteSnapshot(vm: string, name: string): Promise<string> {
+    return this.exec(['snapshot', vm, 'delete', name], 600_000);
   }
 
   cloneVm(source: string, snapshot: string, name: string, basefolder: string, group: string): Promise<string> {

@@ -4,7 +4,7 @@ import { writeFileAtomicSync } from '../../util/files.js';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { LabError, UsageError } from '../../errors.js';
-import type { ConsoleAttach, Provider, StartOptions, VmInfo, VmSpec, VmState } from '../types.js';
+import type { ConsoleAttach, Provider, StartOptions, VmInfo, VmSnapshots, VmSpec, VmState } from '../types.js';
 import { VBoxDriver } from './driver.js';
 import { macFromVBox, macToVBox } from './parse.js';
 import { ensureAttachment, type Attachment, type LabNetwork } from './network.js';
@@ -227,6 +227,11 @@ export class VirtualBoxProvider implements Provider {
     const spec = this.spec(name);
     const uuid = this.uuid(name);
     if ((await this.info(name)).state === 'running') throw new LabError(`VM "${name}" is running already`);
+    // A saved VM (a restored snapshot, a savestate) is not mutable: it resumes where it was, whatever the boot asked.
+    if ((await this.driver.info(uuid))?.get('VMState') === 'saved') {
+      await this.driver.startVm(uuid);
+      return;
+    }
     const boot = effectiveBoot(spec, opts.boot);
     let order: string[];
     if (boot.kind === 'kernel') {
@@ -326,6 +331,42 @@ export class VirtualBoxProvider implements Provider {
     }
     return this.info(spec.name);
   }
+
+  /**
+   * VirtualBox's own snapshots. One taken of a running (or paused) VM holds
+   * its saved state; VirtualBox pauses a running VM while it writes it and
+   * leaves a paused one paused. A restore needs the VM off, and leaves it
+   * saved: startvm resumes it at the captured moment, with no boot.
+   */
+  readonly snapshots: VmSnapshots = {
+    pause: async (name) => void (await this.driver.controlVm(this.uuid(name), 'pause')),
+    resume: async (name) => {
+      const state = (await this.driver.info(this.uuid(name)))?.get('VMState');
+      if (state === 'paused') await this.driver.controlVm(this.uuid(name), 'resume');
+      else if (state === 'saved') await this.driver.startVm(this.uuid(name));
+    },
+    take: async (name, tag) => {
+      const state = await this.vmState(name);
+      await this.driver.takeSnapshot(this.uuid(name), tag);
+      return { memory: state === 'running' || state === 'paused' };
+    },
+    restore: async (name, tag) => {
+      const uuid = this.uuid(name);
+      const state = (await this.driver.info(uuid))?.get('VMState');
+      if (state === 'running' || state === 'paused') {
+        await this.driver.controlVm(uuid, 'poweroff');
+        await waitUntil(30_000, async () => ((await this.vmState(name)) === 'stopped' ? true : undefined));
+      }
+      await this.driver.restoreSnapshot(uuid, tag);
+    },
+    remove: async (name, tag) => {
+      if ((await this.snapshots.list(name)).includes(tag)) await this.driver.deleteSnapshot(this.uuid(name), tag);
+    },
+    list: async (name) => {
+      const info = await this.driver.info(this.uuid(name));
+      return [...(info?.entries() ?? [])].filter(([k]) => /^SnapshotName(-[\d-]+)?$/.test(k)).map(([, v]) => v);
+    },
+  };
 
   async info(name: string): Promise<VmInfo> {
     if (!existsSync(path.join(this.dir(name), 'vm.json'))) return { name, state: 'missing', macs: [] };
