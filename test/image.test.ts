@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { cli, lab, tempLab, serve, userNetworking, eventually, sshRun, readJson, freePort } from './helpers.js';
+import { cli, lab, repo, tempLab, serve, userNetworking, eventually, sshRun, readJson, freePort } from './helpers.js';
 import { miniGuest } from '../src/distros/mini/guest.js';
 import type { InventoryData } from '../src/inventory/types.js';
 
@@ -66,22 +66,41 @@ test('image build by direct kernel boot: callback recorded, a rerun is a no-op, 
     assert.match(exp.stdout, /^mini: exported to .*mini\.qcow2 \(qcow2, [\d.]+ MiB\)$/m);
     const info = JSON.parse((await execa('qemu-img', ['info', '--output', 'json', exported])).stdout) as { format: string; 'backing-filename'?: string };
     assert.deepEqual([info.format, info['backing-filename']], ['qcow2', undefined], 'flattened: no backing file');
-    const plainConsole = path.join(dir, 'plain-console.log');
-    const plain = execa('qemu-system-x86_64', ['-accel', 'tcg', '-m', '256', '-display', 'none', '-no-reboot', '-drive', `file=${exported},format=qcow2,if=virtio`,
-      '-nic', `user,model=virtio-net-pci,mac=${db(dir).leases.mini!.mac}`, '-serial', `file:${plainConsole}`], { reject: false });
-    try {
-      await eventually(() => (db(dir).imageVms.mini?.bootCount ?? 0) >= 2, 120_000, 'the exported disk, booted by plain QEMU, to call back');
-      assert.match(readFileSync(plainConsole, 'utf8'), /SYSLINUX[\s\S]*mini: booting mini/);
-      assert.equal(db(dir).imageVms.mini!.hostKey, image.hostKey, 'the image itself, its key pinned');
-    } finally {
-      plain.kill('SIGKILL');
-      await plain;
-    }
+    // Booted by plain QEMU (a throwaway overlay for its writes where asked), it calls back as the image, through extlinux.
+    const bootPlain = async (file: string, format: string, what: string, drive = '') => {
+      const plainConsole = path.join(dir, `plain-console-${format}.log`);
+      const boots = db(dir).imageVms.mini?.bootCount ?? 0;
+      const plain = execa('qemu-system-x86_64', ['-accel', 'tcg', '-m', '256', '-display', 'none', '-no-reboot', '-drive', `file=${file},format=${format},if=virtio${drive}`,
+        '-nic', `user,model=virtio-net-pci,mac=${db(dir).leases.mini!.mac}`, '-serial', `file:${plainConsole}`], { reject: false });
+      try {
+        await eventually(() => (db(dir).imageVms.mini?.bootCount ?? 0) > boots, 120_000, `${what}, booted by plain QEMU, to call back`);
+        assert.match(readFileSync(plainConsole, 'utf8'), /SYSLINUX[\s\S]*mini: booting mini/);
+        assert.equal(db(dir).imageVms.mini!.hostKey, image.hostKey, 'the image itself, its key pinned');
+      } finally {
+        plain.kill('SIGKILL');
+        await plain;
+      }
+    };
+    await bootPlain(exported, 'qcow2', 'the exported disk');
     const vmdk = path.join(dir, 'mini.vmdk');
     assert.equal((await lab(['--lab', dir, 'image', 'export', 'mini', '--format', 'vmdk', '--out', vmdk])).exitCode, 0);
     assert.equal((JSON.parse((await execa('qemu-img', ['info', '--output', 'json', vmdk])).stdout) as { format: string }).format, 'vmdk');
     const badFormat = await lab(['--lab', dir, 'image', 'export', 'mini', '--format', 'iso', '--out', vmdk]);
-    assert.deepEqual([badFormat.exitCode, badFormat.stderr.trim()], [2, 'lab: --format: no format "iso"; formats: qcow2, vmdk, raw, box']);
+    assert.deepEqual([badFormat.exitCode, badFormat.stderr.trim()], [2, 'lab: --format: no format "iso"; formats: qcow2, vmdk, ova, raw, box']);
+    // An OVA: its OVF read as a consumer reads it (test/fixtures/ovf/check.py), unpacked, its disk a streamOptimized VMDK of the image's size that boots.
+    const ova = path.join(dir, 'mini.ova');
+    assert.equal((await lab(['--lab', dir, 'image', 'export', 'mini', '--format', 'ova', '--out', ova])).exitCode, 0);
+    const checked = await execa('python3', [path.join(repo, 'test', 'fixtures', 'ovf', 'check.py'), ova], { reject: false });
+    assert.equal(checked.exitCode, 0, checked.stderr);
+    const ovf = JSON.parse(checked.stdout) as { files: string[]; name: string; cpus: number; memory: string; disks: { file: string; capacity: number }[] };
+    assert.deepEqual([ovf.files, ovf.name, ovf.cpus, ovf.memory], [['mini.ovf', 'mini.mf', 'mini-disk1.vmdk'], 'mini', 1, '256 MegaBytes']);
+    const unpacked = path.join(dir, 'ova');
+    mkdirSync(unpacked);
+    await execa('tar', ['-C', unpacked, '-xf', ova]);
+    const disk = JSON.parse((await execa('qemu-img', ['info', '--output', 'json', path.join(unpacked, 'mini-disk1.vmdk')])).stdout) as { format: string; 'virtual-size': number; 'format-specific'?: { data?: { 'create-type'?: string } } };
+    const qcow2Size = (JSON.parse((await execa('qemu-img', ['info', '--output', 'json', exported])).stdout) as { 'virtual-size': number })['virtual-size'];
+    assert.deepEqual([disk.format, disk['format-specific']?.data?.['create-type'], disk['virtual-size'], ovf.disks[0]!.capacity], ['vmdk', 'streamOptimized', qcow2Size, qcow2Size]);
+    await bootPlain(path.join(unpacked, 'mini-disk1.vmdk'), 'vmdk', "the OVA's disk", ',snapshot=on');
     // A Vagrant box (vagrant-libvirt's layout) that Debian's vagrant adds.
     const box = path.join(dir, 'mini.box');
     assert.equal((await lab(['--lab', dir, 'image', 'export', 'mini', '--format', 'box', '--out', box])).exitCode, 0);

@@ -1,7 +1,7 @@
 import { lastLines } from '../src/providers/console.js';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, readFileSync, existsSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, existsSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -289,6 +289,19 @@ for (const c of LIFECYCLES) {
       assert.equal(db.imageVms.mini.mac, db.leases.mini.mac);
       assert.match(db.leases.mini.mac, /^08:00:27:/, 'VirtualBox MACs for a VirtualBox lab');
       if (bridge) assert.equal(db.imageVms.mini.ip, db.leases.mini.ip, 'called back from its lease on the host-only network');
+      if (c === LIFECYCLES[0]) {
+        // An OVA on VirtualBox is VirtualBox's own export of the stopped VM, over an existing file.
+        const ova = path.join(dir, 'mini.ova');
+        writeFileSync(ova, 'an older export\n');
+        const exp = await run(['image', 'export', 'mini', '--format', 'ova', '--out', ova]);
+        assert.equal(exp.exitCode, 0, exp.stderr);
+        assert.match(exp.stdout, /^mini: exported to .*mini\.ova \(ova, [\d.]+ MiB\)$/m);
+        const call = vb.calls().find((a) => a[0] === 'export')!;
+        assert.deepEqual([call.slice(2, 3), call.slice(4)], [['--output'], ['--ovf10', '--manifest', '--vsys', '0', '--vmname', 'mini', '--description', `Image mini of ${dir}, exported by lab`]]);
+        assert.equal(path.basename(call[3]!), 'mini.ova', 'VirtualBox names the files inside after the OVA');
+        assert.deepEqual((await execa('tar', ['tf', ova])).stdout.split('\n'), ['mini.ovf', 'mini-disk001.vmdk', 'mini.mf']);
+        assert.deepEqual(readdirSync(dir).filter((f) => f.startsWith('.lab-ova-')), [], 'nothing left beside it');
+      }
       assert.equal((await run(['image', 'clone', 'mini', 'demo-worker-2'])).exitCode, 0);
       assert.equal((await run(['image', 'start', 'demo-worker-2'])).exitCode, 0);
       const list = JSON.parse((await run(['image', 'list', '--json'])).stdout) as { name: string; state: string; vm: string }[];

@@ -123,9 +123,9 @@ export function register(program: Command): void {
 
   image
     .command('export <image>')
-    .description('a built image as a disk others can use: a flattened qcow2 (libvirt, OpenStack, Proxmox), a VMDK, raw or a Vagrant box, booting by itself')
+    .description('a built image as a disk others can use: a flattened qcow2 (libvirt, OpenStack, Proxmox), a VMDK, an OVA (VirtualBox, VMware), raw or a Vagrant box, booting by itself')
     .requiredOption('--out <file>', 'the file to write')
-    .option('--format <format>', 'qcow2, vmdk, raw, or box (Vagrant, libvirt)', 'qcow2')
+    .option('--format <format>', 'qcow2, vmdk, ova, raw, or box (Vagrant, libvirt)', 'qcow2')
     .action(async (name: string, o: { out: string; format: string }, cmd: Command) => {
       const { lab, inventory } = await openLab(cmd);
       const { exportImage, parseExportFormat } = await import('../hostbuilder/export.js');

@@ -2,19 +2,22 @@ import { existsSync, mkdtempSync, renameSync, rmSync, statSync, writeFileSync } 
 import path from 'node:path';
 import type { Lab } from '../config/load.js';
 import type { Inventory } from '../inventory/store.js';
-import type { Provider } from '../providers/types.js';
+import type { ApplianceFacts, Provider } from '../providers/types.js';
 import { EnvironmentError, UsageError } from '../errors.js';
 import { imageDistro } from '../distros/index.js';
 import { run } from '../util/exec.js';
 import { bootFiles } from './build.js';
+import { writeOva } from './ova.js';
 
 /**
  * `lab image export`: a built image as a disk others can use. The image
  * VM's disk, backing files folded in, made bootable where its install left
  * no bootloader (the distro's makeBootable), then converted: a qcow2 for
- * libvirt, OpenStack or Proxmox, a VMDK, raw, or a Vagrant box (libvirt).
+ * libvirt, OpenStack or Proxmox, a VMDK, an OVA (VirtualBox, VMware), raw,
+ * or a Vagrant box (libvirt). A provider with an export of its own
+ * (VirtualBox's `VBoxManage export`) writes the OVA itself.
  */
-export const EXPORT_FORMATS = ['qcow2', 'vmdk', 'raw', 'box'] as const;
+export const EXPORT_FORMATS = ['qcow2', 'vmdk', 'ova', 'raw', 'box'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 
 export interface Exported {
@@ -35,8 +38,21 @@ export async function exportImage(lab: Lab, inventory: Inventory, provider: Prov
   const vm = await provider.info(image);
   if (vm.state === 'missing') throw new UsageError(`image ${image} is recorded as built but its VM is gone`, `build it again: \`lab image build ${image} --rebuild\``);
   if (vm.state !== 'stopped') throw new UsageError(`the VM of image ${image} is ${vm.state}: a disk is exported from a stopped VM`, `stop it first: \`lab image stop ${image}\``);
-  if (!provider.exportDisk) throw new EnvironmentError(`provider ${lab.config.provider} cannot export a VM's disk yet`);
   if (!existsSync(path.dirname(path.resolve(out)))) throw new UsageError(`--out: no folder ${path.dirname(path.resolve(out))}`);
+  if (format === 'ova' && provider.exportAppliance) {
+    // VirtualBox will not write over a file, and names the files inside after the OVA's: it writes one of
+    // out's name in a folder beside, which then replaces out whole.
+    const dir = mkdtempSync(path.join(path.dirname(path.resolve(out)), '.lab-ova-'));
+    try {
+      const part = path.join(dir, path.basename(out));
+      await provider.exportAppliance(image, part, applianceFacts(lab, image));
+      renameSync(part, out);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    return { file: out, format, bytes: statSync(out).size };
+  }
+  if (!provider.exportDisk) throw new EnvironmentError(`provider ${lab.config.provider} cannot export a VM's disk yet`);
   const raw = `${out}.raw-${process.pid}`;
   try {
     await provider.exportDisk(image, raw);
@@ -44,11 +60,17 @@ export async function exportImage(lab: Lab, inventory: Inventory, provider: Prov
     if (distro.makeBootable) await distro.makeBootable(raw, await bootFiles(lab, image, () => undefined));
     if (format === 'raw') renameSync(raw, out);
     else if (format === 'box') await writeBox(lab, image, raw, out);
+    else if (format === 'ova') await writeOva(raw, out, applianceFacts(lab, image));
     else await run('qemu-img', ['convert', '-O', format, raw, out], { what: `writing ${out} (${format})`, timeoutMs: 600_000 });
   } finally {
     rmSync(raw, { force: true });
   }
   return { file: out, format, bytes: statSync(out).size };
+}
+
+function applianceFacts(lab: Lab, image: string): ApplianceFacts {
+  const spec = lab.config.images[image]!;
+  return { name: image, cpus: spec.cpus, memoryMiB: spec.memory, description: `Image ${image} of ${lab.paths.dir}, exported by lab` };
 }
 
 /**

@@ -155,8 +155,22 @@ export interface Provider {
    * VM's disk yet.
    */
   exportDisk?(name: string, out: string): Promise<void>;
+  /**
+   * The stopped VM as an OVA at `out`, written by the hypervisor's own
+   * export (`VBoxManage export`). Absent where lab packs the OVA itself
+   * from exportDisk's disk.
+   */
+  exportAppliance?(name: string, out: string, facts: ApplianceFacts): Promise<void>;
   /** Named states of a VM, for environment snapshots (`lab env snapshot`). Absent where lab cannot take them yet. */
   snapshots?: VmSnapshots;
+}
+
+/** What an exported appliance says of itself. */
+export interface ApplianceFacts {
+  name: string;
+  cpus: number;
+  memoryMiB: number;
+  description: string;
 }
 
 /**

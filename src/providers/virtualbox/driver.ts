@@ -101,6 +101,11 @@ export class VBoxDriver {
     return this.exec(['snapshot', vm, 'delete', name], 600_000);
   }
 
+  /** The machine as an OVA (OVF 1.0, with its manifest), named `vmname` inside. */
+  exportAppliance(vm: string, out: string, vmname: string, description: string): Promise<string> {
+    return this.exec(['export', vm, '--output', out, '--ovf10', '--manifest', '--vsys', '0', '--vmname', vmname, '--description', description], 3_600_000);
+  }
+
   cloneVm(source: string, snapshot: string, name: string, basefolder: string, group: string): Promise<string> {
     return this.exec(['clonevm', source, '--snapshot', snapshot, '--options', 'link', '--name', name, '--groups', group, '--basefolder', basefolder, '--register']);
   }

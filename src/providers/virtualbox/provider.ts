@@ -4,7 +4,7 @@ import { writeFileAtomicSync } from '../../util/files.js';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { LabError, UsageError } from '../../errors.js';
-import type { ConsoleAttach, Provider, StartOptions, VmInfo, VmSnapshots, VmSpec, VmState } from '../types.js';
+import type { ApplianceFacts, ConsoleAttach, Provider, StartOptions, VmInfo, VmSnapshots, VmSpec, VmState } from '../types.js';
 import { VBoxDriver } from './driver.js';
 import { macFromVBox, macToVBox } from './parse.js';
 import { ensureAttachment, type Attachment, type LabNetwork } from './network.js';
@@ -330,6 +330,11 @@ export class VirtualBoxProvider implements Provider {
       throw e;
     }
     return this.info(spec.name);
+  }
+
+  /** VirtualBox writes the OVA itself, disk and all, as its users' own exports are. */
+  async exportAppliance(name: string, out: string, facts: ApplianceFacts): Promise<void> {
+    await this.driver.exportAppliance(this.uuid(name), path.resolve(out), facts.name, facts.description);
   }
 
   /**
