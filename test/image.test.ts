@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
+import ssh2 from 'ssh2';
 import { cli, lab, repo, tempLab, serve, userNetworking, eventually, sshRun, readJson, freePort } from './helpers.js';
 import { miniGuest } from '../src/distros/mini/guest.js';
 import type { InventoryData } from '../src/inventory/types.js';
@@ -43,6 +44,9 @@ test('image build by direct kernel boot: callback recorded, a rerun is a no-op, 
     assert.equal(unknown.stderr.trim().split('\n').length, 1);
     const image = db(dir).imageVms.mini!;
     assert.equal(image.bootCount, 1);
+    // Its host keys are the ones lab made for it (handed over by fw_cfg, no key made in the guest), pinned at its callback.
+    assert.deepEqual([image.hostKey, ...(image.otherKeys ?? [])], madeKeys(dir, 'mini'));
+    assert.doesNotMatch(build.stderr, /cannot be read/);
     // The install's own callbacks: %pre said started, %post installed (the image VM is never booted from its disk here).
     assert.deepEqual(Object.keys(image.stages ?? {}), ['started', 'installed'], JSON.stringify(image));
     assert.ok(image.stages!.started! >= image.installStarted! && image.stages!.installed! > image.stages!.started!);
@@ -117,7 +121,8 @@ test('image build by direct kernel boot: callback recorded, a rerun is a no-op, 
     const w = db(dir).hosts['demo-worker-1']!;
     assert.equal(w.mac, db(dir).leases['demo-worker-1']!.mac);
     assert.notEqual(w.mac, image.mac);
-    assert.notEqual(w.hostKey, image.hostKey, 'a clone makes its own host key');
+    assert.notEqual(w.hostKey, image.hostKey, 'a clone has its own host key');
+    assert.deepEqual([w.hostKey, ...(w.otherKeys ?? [])], madeKeys(dir, 'demo-worker-1'), 'the ones lab made for it');
     assert.ok(w.otherKeys?.[0]?.startsWith('ssh-rsa ') && image.otherKeys?.[0]?.startsWith('ssh-rsa ') && w.otherKeys[0] !== image.otherKeys[0], 'and its own RSA key, pinned in its install window');
     assert.equal(w.env, 'demo');
     const key = readFileSync(path.join(dir, 'inventory', 'lab_ed25519'), 'utf8');
@@ -246,3 +251,13 @@ test('an interrupted build is undone (Ctrl-C) or cleaned up by the next build (k
     cleanup();
   }
 });
+
+/** The public lines of the host keys lab made for a VM (inventory/vms/<vm>/host-keys: ed25519, then RSA). */
+function madeKeys(dir: string, vm: string): string[] {
+  const made = readFileSync(path.join(dir, 'inventory', 'vms', vm, 'host-keys'), 'utf8');
+  return made.split(/(?=-----BEGIN )/).map((pem) => {
+    const k = ssh2.utils.parseKey(pem);
+    if (k instanceof Error) throw k;
+    return `${k.type} ${k.getPublicSSH().toString('base64')}`;
+  });
+}

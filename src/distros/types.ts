@@ -61,4 +61,6 @@ export interface DistroKind {
    */
   makeBootable?(raw: string, boot: BootFiles): Promise<void>;
   readonly lintTargets?: readonly string[];
+  /** Its guest takes the SSH host keys lab makes for it (VmSpec.hostKeys) instead of making them itself. */
+  readonly takesHostKeys?: boolean;
 }

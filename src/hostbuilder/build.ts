@@ -13,6 +13,7 @@ import { hostContext, type Serving } from '../kickstart/context.js';
 import { pxeTree } from '../kickstart/pxe.js';
 import { ensureSecrets, hostToken } from '../project/secrets.js';
 import type { Provider, VmInfo, VmSpec } from '../providers/types.js';
+import { makeHostKeys } from './host-keys.js';
 import { callbackAddress, callbackServer, type RunningServer } from '../server/serve.js';
 import { EnvironmentError, LabError, UsageError } from '../errors.js';
 import { parseCidr } from '../util/ipv4.js';
@@ -90,6 +91,7 @@ export async function vmSpecFor(lab: Lab, host: DeclaredHost, lease: Lease, file
             secret: hostToken(ensureSecrets(lab.paths, lab.config.name).secret, host.name),
           }
         : undefined,
+    hostKeys: distro.takesHostKeys ? await makeHostKeys() : undefined,
   };
 }
 

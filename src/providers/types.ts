@@ -48,6 +48,12 @@ export interface VmSpec {
      */
     secret?: string;
   };
+  /**
+   * The host's SSH host keys, made by lab (makeHostKeys) for a guest that
+   * takes them (the mini guest): private, so passed as the secret is, where
+   * the provider can (QEMU's fw_cfg). Elsewhere the guest makes its own.
+   */
+  hostKeys?: string;
 }
 
 export interface VmInfo {

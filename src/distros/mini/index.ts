@@ -14,6 +14,7 @@ export const mini: DistroKind = {
   description: "lab's own small guest, built from Debian packages",
   needsIso: false,
   hostsAre: 'clones',
+  takesHostKeys: true,
   bootFiles: (_labDir, _image, log) => miniGuest(log),
   bootSpec: (image, ksUrl) => ({ kernel: `images/${image}/vmlinuz`, initrd: `images/${image}/initrd.img`, args: `inst.ks=${ksUrl} ks=${ksUrl} console=ttyS0 quiet` }),
   // No bootloader: its kernel boots the installed disk; lab.host= names a clone (it takes its own identity).

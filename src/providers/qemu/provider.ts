@@ -111,6 +111,10 @@ export class QemuProvider implements Provider {
       writeFileAtomicSync(this.file(name, 'guest-token'), secret);
       args.push('-fw_cfg', `name=opt/lab/token,file=${this.file(name, 'guest-token')}`);
     }
+    if (spec.hostKeys) {
+      writeFileAtomicSync(this.file(name, 'host-keys'), spec.hostKeys);
+      args.push('-fw_cfg', `name=opt/lab/host_keys,file=${this.file(name, 'host-keys')}`);
+    }
     if (boot.kind === 'pxe') args.push('-boot', 'n');
     args.push(...extra);
     if (spec.network.mode === 'bridge') await this.ensureTap(spec.network.tap, spec.network.bridge);
