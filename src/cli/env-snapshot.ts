@@ -1,10 +1,8 @@
 import type { Command } from 'commander';
-import { interruptSignal } from '../util/wait.js';
-import { environment } from '../env/plan.js';
 import { ExitCode } from '../errors.js';
-import { DEFAULT_PARALLEL, openLab, intOption } from './common.js';
+import { DEFAULT_PARALLEL, intOption } from './common.js';
 import { ago, print, printJson, table } from './output.js';
-import { context } from './env.js';
+import { envCommand } from './env.js';
 
 /** lab env snapshot | restore | snapshots: whole environments kept and brought back. */
 export function registerSnapshots(env: Command): void {
@@ -15,9 +13,7 @@ export function registerSnapshots(env: Command): void {
     .option('--parallel <n>', 'VMs captured at once', intOption('--parallel', 1, 64), 4)
     .option('--json', 'print the result as JSON')
     .action(async (name: string, snapshot: string, o: { rm?: boolean; parallel: number; json?: boolean }, cmd: Command) => {
-      const { lab, inventory } = await openLab(cmd);
-      environment(lab, name);
-      const c = await context(lab, inventory, interruptSignal());
+      const c = await envCommand(cmd, name);
       if (o.rm) {
         const { removeSnapshot } = await import('../env/snapshots/list.js');
         const removed = await removeSnapshot(c, name, snapshot);
@@ -39,9 +35,7 @@ export function registerSnapshots(env: Command): void {
     .option('--timeout <s>', 'seconds each service command may run', intOption('--timeout', 1, 86_400), 300)
     .option('--json', 'print the result as JSON')
     .action(async (name: string, snapshot: string, o: { connectTimeout: number; timeout: number; json?: boolean }, cmd: Command) => {
-      const { lab, inventory } = await openLab(cmd);
-      environment(lab, name);
-      const c = await context(lab, inventory, interruptSignal());
+      const c = await envCommand(cmd, name);
       const { restoreSnapshot } = await import('../env/snapshots/restore.js');
       const r = await restoreSnapshot(c, name, snapshot, { parallel: DEFAULT_PARALLEL, connectTimeoutMs: o.connectTimeout * 1000, commandTimeoutMs: o.timeout * 1000 });
       const failed = [...r.hosts.filter((h) => h.outcome === 'failed').map((h) => h.host), ...r.services.filter((s) => s.outcome !== 'ok').map((s) => s.host)];
@@ -67,9 +61,7 @@ export function registerSnapshots(env: Command): void {
     .description("the environment's snapshots: when, which hosts ran, their versions, and whether every VM still holds it")
     .option('--json', 'print as JSON')
     .action(async (name: string, o: { json?: boolean }, cmd: Command) => {
-      const { lab, inventory } = await openLab(cmd);
-      environment(lab, name);
-      const c = await context(lab, inventory, interruptSignal());
+      const c = await envCommand(cmd, name);
       const { snapshotRows } = await import('../env/snapshots/list.js');
       const rows = await snapshotRows(c, name);
       if (o.json) return printJson(rows);

@@ -56,6 +56,13 @@ export async function context(lab: EnvContext['lab'], inventory: EnvContext['inv
   };
 }
 
+/** What an `lab env <command> <env>` acts in: the lab opened, the environment checked to exist, its context. */
+export async function envCommand(cmd: Command, env: string, follow = false): Promise<EnvContext> {
+  const { lab, inventory } = await openLab(cmd);
+  environment(lab, env);
+  return context(lab, inventory, interruptSignal(), undefined, follow);
+}
+
 function failedCount(r: StartReport): number {
   const hosts = r.hosts.filter((h) => h.outcome === 'failed').map((h) => h.host);
   const services = [...r.services.values()].filter((s) => s.outcome !== 'ok').map((s) => s.host);
@@ -103,9 +110,7 @@ export function register(program: Command): void {
         .command(`${command} <env>`)
         .description(`build what is missing and start ${what}: images, VMs, callbacks, services at their versions, tests`),
     ).action(async (name: string, o: StartFlags, cmd: Command) => {
-      const { lab, inventory } = await openLab(cmd);
-      environment(lab, name);
-      const c = await context(lab, inventory, interruptSignal(), undefined, o.follow);
+      const c = await envCommand(cmd, name, o.follow);
       const { startEnv } = await import('../env/start.js');
       await report(c, name, await startEnv(c, name, mode, startOptions(o)), o.json);
     });
@@ -113,9 +118,7 @@ export function register(program: Command): void {
 
   withStartOptions(env.command('start-worker <env> <host>').description('(re)start one host of the environment and its service; its peers are reconfigured')).action(
     async (name: string, host: string, o: StartFlags, cmd: Command) => {
-      const { lab, inventory } = await openLab(cmd);
-      environment(lab, name);
-      const c = await context(lab, inventory, interruptSignal(), undefined, o.follow);
+      const c = await envCommand(cmd, name, o.follow);
       const { startWorker } = await import('../env/start.js');
       await report(c, name, await startWorker(c, name, host, startOptions(o)), o.json);
     },
@@ -128,9 +131,7 @@ export function register(program: Command): void {
     .option('--parallel <n>', 'hosts stopped at once', intOption('--parallel', 1, 256), 16)
     .option('--json', 'print the result as JSON')
     .action(async (name: string, o: { deadline: number; parallel: number; json?: boolean }, cmd: Command) => {
-      const { lab, inventory } = await openLab(cmd);
-      environment(lab, name);
-      const c = await context(lab, inventory, interruptSignal());
+      const c = await envCommand(cmd, name);
       const { stopEnv } = await import('../env/stop.js');
       const results = await stopEnv(c, name, { parallel: o.parallel, deadlineMs: o.deadline * 1000 });
       const failed = results.filter((r) => r.outcome === 'failed');

@@ -107,14 +107,12 @@ export class QemuProvider implements Provider {
     if (boot.kind === 'kernel') args.push('-kernel', boot.kernel, '-initrd', boot.initrd, '-append', boot.append);
     // The guest's secret reaches it as a fw_cfg file: a kernel line is readable by every user of this machine (ps).
     const secret = opts.boot.kind === 'disk' ? spec.diskBoot?.secret : undefined;
-    if (secret) {
-      writeFileAtomicSync(this.file(name, 'guest-token'), secret);
-      args.push('-fw_cfg', `name=opt/lab/token,file=${this.file(name, 'guest-token')}`);
-    }
-    if (spec.hostKeys) {
-      writeFileAtomicSync(this.file(name, 'host-keys'), spec.hostKeys);
-      args.push('-fw_cfg', `name=opt/lab/host_keys,file=${this.file(name, 'host-keys')}`);
-    }
+    const fwcfg = (entry: string, file: string, content: string) => {
+      writeFileAtomicSync(this.file(name, file), content);
+      args.push('-fw_cfg', `name=opt/lab/${entry},file=${this.file(name, file)}`);
+    };
+    if (secret) fwcfg('token', 'guest-token', secret);
+    if (spec.hostKeys) fwcfg('host_keys', 'host-keys', spec.hostKeys);
     if (boot.kind === 'pxe') args.push('-boot', 'n');
     args.push(...extra);
     if (spec.network.mode === 'bridge') await this.ensureTap(spec.network.tap, spec.network.bridge);
