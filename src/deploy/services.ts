@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import '../util/zod-locale.js';
 import { importLabModule, type Lab } from '../config/load.js';
 import { UsageError } from '../errors.js';
 import { shown } from '../project/paths.js';
@@ -18,15 +19,17 @@ export interface Service {
 }
 
 const operation = z.custom<Operation>((v) => typeof v === 'function', { error: 'expected a function (ctx) => ...' });
+const name = (example: string) => z.string().check(z.regex(/^[a-z][a-z0-9-]*$/, { error: `expected ${example}` }));
 
+// zod/mini, as the inventory's schema (inventory/schema.ts says why): this module is loaded by every command that lists services.
 const serviceSchema = z.strictObject({
-  description: z.string().optional(),
-  role: z.string().regex(/^[a-z][a-z0-9-]*$/, { error: 'expected a role name such as "worker"' }),
-  versions: z.array(z.string().min(1)).min(1, { error: 'expected at least one version' }),
-  files: z.array(z.string().min(1)).optional(),
+  description: z.optional(z.string()),
+  role: name('a role name such as "worker"'),
+  versions: z.array(z.string().check(z.minLength(1))).check(z.minLength(1, { error: 'expected at least one version' })),
+  files: z.optional(z.array(z.string().check(z.minLength(1)))),
   operations: z
-    .record(z.string().regex(/^[a-z][a-z0-9-]*$/, { error: 'expected an operation name such as "deploy"' }), operation)
-    .refine((ops) => Object.keys(ops).length > 0, { error: 'expected at least one operation' }),
+    .record(name('an operation name such as "deploy"'), operation)
+    .check(z.refine((ops) => Object.keys(ops).length > 0, { error: 'expected at least one operation' })),
 });
 
 /** What `lab services` shows of a service, without its operations' code. */

@@ -1,4 +1,5 @@
-import * as z from 'zod';
+import * as z from 'zod/mini';
+import '../util/zod-locale.js';
 import { LabError, ExitCode } from '../errors.js';
 import { fieldPath, issueText } from '../util/issues.js';
 import { isIp, parseHostKey, parseHostName, parseMac } from './values.js';
@@ -12,48 +13,55 @@ import { keyed, type InventoryData } from './types.js';
  * (and never rewritten), naming the field.
  */
 
-const text = z.string().regex(/^[^\x00-\x1f\x7f]*$/, { error: 'expected text without control characters' });
+// zod/mini, not zod: every command reads the inventory, and classic zod's
+// module alone took about 30 ms of each start; mini is the same checks as
+// functions, so the bundle keeps only those used.
+
+const text = z.string().check(z.regex(/^[^\x00-\x1f\x7f]*$/, { error: 'expected text without control characters' }));
 const time = text;
-const hostName = z.string().refine((s) => parseHostName(s) === s, { error: 'expected a lower-case host name' });
-const mac = z.string().refine((s) => parseMac(s) === s, { error: 'expected a MAC address such as 52:54:00:12:34:56' });
-const ip = z.string().refine(isIp, { error: 'expected an IPv4 or IPv6 address' });
-const hostKey = z.string().refine((s) => parseHostKey(s) === s, { error: 'expected an SSH public key such as "ssh-ed25519 AAAA..."' });
+const hostName = z.string().check(z.refine((s) => parseHostName(s) === s, { error: 'expected a lower-case host name' }));
+const mac = z.string().check(z.refine((s) => parseMac(s) === s, { error: 'expected a MAC address such as 52:54:00:12:34:56' }));
+const ip = z.string().check(z.refine(isIp, { error: 'expected an IPv4 or IPv6 address' }));
+const hostKey = z.string().check(z.refine((s) => parseHostKey(s) === s, { error: 'expected an SSH public key such as "ssh-ed25519 AAAA..."' }));
+const count = z.int().check(z.minimum(0));
+const keys = z.optional(z.array(hostKey).check(z.maxLength(6)));
+const opt = z.optional;
 
 const host = z.looseObject({
   name: hostName,
-  env: text.optional(),
-  role: text.optional(),
-  image: text.optional(),
-  mac: mac.optional(),
-  ip: ip.optional(),
-  hostKey: hostKey.optional(),
-  otherKeys: z.array(hostKey).max(6).optional(),
+  env: opt(text),
+  role: opt(text),
+  image: opt(text),
+  mac: opt(mac),
+  ip: opt(ip),
+  hostKey: opt(hostKey),
+  otherKeys: keys,
   state: z.enum(['installing', 'up', 'down', 'stalled']),
   firstSeen: time,
   lastSeen: time,
-  lastCallback: time.optional(),
-  installStarted: time.optional(),
-  stages: z.looseObject({ started: time.optional(), installed: time.optional(), up: time.optional() }).optional(),
-  lastProbe: time.optional(),
-  bootCount: z.number().int().min(0),
-  reach: z.looseObject({ address: ip, port: z.number().int().min(1).max(65535) }).optional(),
-  hypervisor: z.string().max(64).optional(),
-  serviceVersion: text.optional(),
-  refusedKey: z.looseObject({ key: hostKey, otherKeys: z.array(hostKey).max(6).optional(), time, from: text }).optional(),
+  lastCallback: opt(time),
+  installStarted: opt(time),
+  stages: opt(z.looseObject({ started: opt(time), installed: opt(time), up: opt(time) })),
+  lastProbe: opt(time),
+  bootCount: count,
+  reach: opt(z.looseObject({ address: ip, port: z.int().check(z.minimum(1), z.maximum(65535)) })),
+  hypervisor: opt(z.string().check(z.maxLength(64))),
+  serviceVersion: opt(text),
+  refusedKey: opt(z.looseObject({ key: hostKey, otherKeys: keys, time, from: text })),
 });
 
 const schema = z.looseObject({
   version: z.literal([1, 2], { error: 'expected 1 or 2: this lab does not know this inventory version' }),
   hosts: z.record(hostName, host),
-  imageVms: z.record(hostName, host).optional(),
-  leases: z.record(hostName, z.looseObject({ ip: ip.optional(), mac })),
+  imageVms: opt(z.record(hostName, host)),
+  leases: z.record(hostName, z.looseObject({ ip: opt(ip), mac })),
   images: z.record(z.string(), z.looseObject({ name: text, state: z.enum(['installing', 'installed', 'stalled', 'failed']) })),
   events: z.array(z.looseObject({ time, host: text })),
-  monitors: z.record(z.string(), z.looseObject({ members: z.array(text) })).optional(),
-  windows: z.record(hostName, z.looseObject({ opened: time, until: time, by: text })).optional(),
-  alerts: z.array(z.looseObject({ time, host: text, kind: text, detail: z.string() })).optional(),
-  macSeed: z.string().regex(/^[0-9a-f]{32}$/, { error: 'expected 32 hex digits' }).optional(),
-  journalSeq: z.number().int().min(0).optional(),
+  monitors: opt(z.record(z.string(), z.looseObject({ members: z.array(text) }))),
+  windows: opt(z.record(hostName, z.looseObject({ opened: time, until: time, by: text }))),
+  alerts: opt(z.array(z.looseObject({ time, host: text, kind: text, detail: z.string() }))),
+  macSeed: opt(z.string().check(z.regex(/^[0-9a-f]{32}$/, { error: 'expected 32 hex digits' }))),
+  journalSeq: opt(count),
 });
 
 /** Parse what db.json held; a LabError naming the file and the first bad field when it is not an inventory. */

@@ -1,7 +1,6 @@
 import { existsSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { Low, type Adapter } from 'lowdb';
-import lockfile from 'proper-lockfile';
 import { LabError, messageOf } from '../errors.js';
 import type { LabPaths } from '../project/paths.js';
 import { appendWhole, isStorageFailure, privateDir, storageError, writeFileAtomic } from '../util/files.js';
@@ -192,6 +191,8 @@ export class Inventory {
     privateDir(this.paths.inventory);
     let release: () => Promise<void>;
     try {
+      // Loaded by the first change only: a command that only reads (most) does not pay for it and graceful-fs (about 50 KB).
+      const { default: lockfile } = await import('proper-lockfile');
       release = await lockfile.lock(this.paths.db, {
         realpath: false,
         stale: 5_000, // a killed writer's lock is taken over after this

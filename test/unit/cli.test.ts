@@ -260,7 +260,7 @@ test('lab completion bash and zsh complete commands, options, and the lab folder
   }
 });
 
-test('a command loads what it uses: lab hosts list and lab --help load neither the server, the templates, the file watcher, SSH, process spawning nor ping; lab kickstart loads the templates; an unchanged environments.ts is not run again, a changed one (or one that imports more than lab) is', async () => {
+test('a command loads what it uses: lab hosts list and lab --help load neither the server, the templates, the file watcher, SSH, process spawning nor ping; a read takes no lock; lab kickstart loads the templates; an unchanged environments.ts is not run again, a changed one (or one that imports more than lab) is', async () => {
   const { dir, cleanup } = await tempLab();
   const loaded = path.join(dir, 'loaded.txt');
   const packages = async (args: string[]) => {
@@ -278,7 +278,14 @@ test('a command loads what it uses: lab hosts list and lab --help load neither t
       assert.ok(loadedBy.has('commander'), [...loadedBy].join(' '));
       for (const heavy of ['express', 'nunjucks', 'chokidar', 'ssh2', 'execa', 'ping']) assert.ok(!loadedBy.has(heavy), `lab ${args.join(' ')} loaded ${heavy}`);
     }
-    assert.ok((await packages(['hosts', 'list'])).has('lowdb'), 'the hook sees the inventory read');
+    const listing = await packages(['hosts', 'list']);
+    assert.ok(listing.has('lowdb'), 'the hook sees the inventory read');
+    // A read takes no lock: the lock's packages load with the first change.
+    for (const lock of ['proper-lockfile', 'graceful-fs']) assert.ok(!listing.has(lock), `lab hosts list loaded ${lock}`);
+    assert.ok((await packages(['hosts', 'filter'])).has('proper-lockfile'), 'the hook sees the lock of a change');
+    // Every schema is zod/mini: with classic zod anywhere in the build, its whole core loaded with the inventory's schema.
+    const meta = JSON.parse(readFileSync(path.join(repo, 'dist', 'bundle-meta.json'), 'utf8')) as { inputs: Record<string, unknown> };
+    assert.deepEqual(Object.keys(meta.inputs).filter((i) => i.includes('zod/v4/classic')), []);
     // --help lists the commands from the build's summaries: no command's module, so neither the inventory nor the schemas.
     for (const opened of ['lowdb', 'zod', 'proper-lockfile']) assert.ok(!(await packages(['--help'])).has(opened), `lab --help loaded ${opened}`);
     // The hook sees what it should: a kickstart is rendered with nunjucks.
