@@ -7,7 +7,9 @@
 //   an access log, the way the seed project recorded boots: raw logging,
 //   against lab's authenticated, validated recording;
 // - the same two, warm: 200 callbacks of other hosts first, one at a time,
-//   not timed (a server that has been up a while has run its code);
+//   not timed (a server that has been up a while has served);
+// every storm starts once lab serve has logged that its warm-up is done, as
+// guests' callbacks come tens of seconds after the server starts;
 // - with EVENT_CLIENTS=N, also `lab serve` while N dashboard event clients
 //   come and go (each connects, takes its first picture, hangs up, again).
 // Each run checks that none was lost (every host recorded, every boot log
@@ -19,7 +21,7 @@ import { cpus, homedir, tmpdir } from 'node:os';
 import path from 'node:path';
 import autocannon from 'autocannon';
 import { execa } from 'execa';
-import { tempLab, serve, userNetworking, callbackToken, freePort } from '../test/helpers.js';
+import { tempLab, serve, userNetworking, callbackToken, freePort, eventually } from '../test/helpers.js';
 import { Inventory } from '../src/inventory/store.js';
 import { labPaths } from '../src/project/paths.js';
 import { acceptCallback } from '../src/inventory/boots.js';
@@ -121,6 +123,8 @@ async function labRun(prefill: number, eventClients: number, warm = false): Prom
     });
     let r: Awaited<ReturnType<typeof storm>>;
     try {
+      // Guests call back tens of seconds after the server starts, by when it has run its warm-up (src/server/warm-up.ts): the storm comes after it too.
+      await eventually(() => /ready for a boot storm/.test(server.output()), 30_000, 'lab serve to finish its warm-up');
       const tokens = Array.from({ length: TOTAL }, (_, i) => callbackToken(dir, `storm-${i}`));
       const events = eventClients > 0 ? churn(Number(new URL(server.url).port), eventClients) : undefined;
       const key = readFileSync(paths.sshPublicKey, 'utf8').trim();

@@ -3,6 +3,7 @@ import { startServer } from '../server/serve.js';
 import { openLab, intOption } from './common.js';
 import { print } from './output.js';
 import { storageError } from '../util/files.js';
+import { onInterrupt } from '../util/wait.js';
 
 export function register(program: Command): void {
   program
@@ -34,8 +35,7 @@ export function register(program: Command): void {
           setTimeout(resolve, 1000).unref();
           void server.close().then(resolve);
         };
-        process.once('SIGINT', () => stop('SIGINT'));
-        process.once('SIGTERM', () => stop('SIGTERM'));
+        onInterrupt(stop);
       });
       // Nothing a client left open keeps the process: it ends with the exit code main() sets.
       setTimeout(() => process.exit(), 200).unref();

@@ -125,8 +125,28 @@ export class Inventory {
    */
   private last?: OnDisk;
 
-  constructor(private readonly paths: LabPaths) {
+  /** When this process last committed, and the timer of the fold that waits for a quiet moment (opts.foldWhenQuiet). */
+  private lastCommit = -Infinity;
+  private foldTimer?: NodeJS.Timeout;
+
+  /**
+   * opts.foldWhenQuiet (ms), for a long-lived writer (the server): while
+   * commits come less than this apart, a large db.json is not rewritten
+   * whole each time none happens to wait (every other commit of a storm of
+   * 100 clients: at 5,000 hosts, 30 ms of JSON each); the journal is folded
+   * into it once this long has passed without a commit, and by settle().
+   */
+  constructor(
+    private readonly paths: LabPaths,
+    private readonly opts: { foldWhenQuiet?: number } = {},
+  ) {
     this.file = new InventoryFile(paths.db, paths.journal);
+  }
+
+  /** The journal folded into db.json now, if one is left: a server that stops leaves db.json whole. */
+  async settle(): Promise<void> {
+    clearTimeout(this.foldTimer);
+    if ((await sizeOf(this.paths.journal)) > 0) await this.update(() => undefined);
   }
 
   /** Changes whenever the database on disk does (two stats): a waiter asks this often and reads only when it changed. */
@@ -175,11 +195,12 @@ export class Inventory {
     this.draining = true;
     try {
       while (this.queue.length > 0) {
-        const batch = this.queue.splice(0);
+        let batch: Pending[] | undefined;
         try {
-          await this.commit(batch);
+          // The batch is what waits once the lock is held: the changes that came while it was being taken go with it.
+          await this.commit(() => (batch = this.queue.splice(0)));
         } catch (e) {
-          for (const p of batch) p.reject(e);
+          for (const p of batch ?? this.queue.splice(0)) p.reject(e);
         }
       }
     } finally {
@@ -187,7 +208,7 @@ export class Inventory {
     }
   }
 
-  private async commit(batch: Pending[]): Promise<void> {
+  private async commit(take: () => Pending[]): Promise<void> {
     privateDir(this.paths.inventory);
     let release: () => Promise<void>;
     try {
@@ -203,6 +224,7 @@ export class Inventory {
       if (isStorageFailure(e)) throw storageError(`${this.paths.db}.lock`, e);
       throw new LabError(`${this.paths.db}: could not take the inventory lock: ${messageOf(e)}`);
     }
+    const batch = take();
     try {
       const kept = this.last && (await identity(this.paths.db, this.paths.journal)) === this.last.id ? this.last : undefined;
       // The kept data is changed in place below: it is only good again once on disk.
@@ -227,8 +249,19 @@ export class Inventory {
         ok.forEach((p, i) => p.resolve(outcome.results[i]));
         return;
       }
-      // More changes waiting (a storm): this one goes to the journal. The first commit with none waiting writes db.json whole.
-      const journaled = this.queue.length > 0 && changes !== 'whole' && changes !== 'none' && !older && !disk.torn && (await sizeOf(this.paths.journal)) < JOURNAL_MAX;
+      // More changes waiting (a storm): this one goes to the journal. The first commit with none waiting writes db.json whole,
+      // unless the writer folds when quiet and the last commit was just now (the storm goes on) and db.json is large.
+      const storming =
+        this.queue.length > 0 ||
+        (this.opts.foldWhenQuiet !== undefined && performance.now() - this.lastCommit < this.opts.foldWhenQuiet && (await sizeOf(this.paths.db)) > FOLD_SIZE);
+      const journaled = storming && changes !== 'whole' && changes !== 'none' && !older && !disk.torn && (await sizeOf(this.paths.journal)) < JOURNAL_MAX;
+      this.lastCommit = performance.now();
+      clearTimeout(this.foldTimer);
+      if (journaled && this.opts.foldWhenQuiet !== undefined) {
+        // A commit that changes nothing folds the journal (below): db.json is whole again once the storm has passed.
+        this.foldTimer = setTimeout(() => void this.update(() => undefined).catch(() => undefined), this.opts.foldWhenQuiet);
+        this.foldTimer.unref();
+      }
       let seq = disk.seq;
       if (journaled) {
         seq += 1;
@@ -265,6 +298,9 @@ export class Inventory {
     return { results, lines, failed, changes: watch.changes() };
   }
 }
+
+/** A db.json smaller than this is rewritten whole by a commit with none waiting, even in a storm: that costs about what an append does. */
+const FOLD_SIZE = 256 * 1024;
 
 /** The journal is folded into db.json past this size, storm or not: a read replays it all. */
 const JOURNAL_MAX = 4 * 1024 * 1024;

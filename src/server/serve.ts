@@ -22,9 +22,9 @@ export interface ServeOptions {
   /** The inventory can no longer be written: the caller stops the server (lab serve exits 3). */
   onStorageFailure?: (e: unknown) => void;
   /**
-   * Run its code once before it listens (warm-up.ts), for a boot storm's
-   * first wave: `lab serve`'s, not the server a command starts for its own
-   * few hosts, which would wait 40 ms longer for nothing.
+   * Run its callback path a few thousand times once it listens (warm-up.ts),
+   * for a boot storm's first wave: `lab serve`'s, not the server a command
+   * starts for its own few hosts, which would spend a second for nothing.
    */
   warmUp?: boolean;
 }
@@ -121,7 +121,8 @@ export async function startServer(initial: Lab, opts: ServeOptions = {}): Promis
   const log = opts.log ?? (() => undefined);
   let lab = initial;
   const secrets = ensureSecrets(lab.paths, lab.config.name);
-  const inventory = new Inventory(lab.paths);
+  // A storm's journal is folded into db.json once callbacks pause for a tenth of a second (store.ts says why).
+  const inventory = new Inventory(lab.paths, { foldWhenQuiet: 100 });
   const bind = opts.bind ?? defaultBindAddress(lab);
   const port = opts.port ?? lab.config.network.serverPort;
   const serving = { serverUrl: '', secret: secrets.secret, publicKey: secrets.publicKey };
@@ -130,11 +131,11 @@ export async function startServer(initial: Lab, opts: ServeOptions = {}): Promis
   // The app (express) and the watcher (chokidar) load when a server starts: commands that only look for one do not pay for them.
   const { createApp } = await import('./app.js');
   const { watch } = await import('chokidar');
-  const { handler, feed } = createApp({ lab: () => lab, inventory, serving, log, names, undeclared: opts.undeclared, onStorageFailure: opts.onStorageFailure });
+  const ctx = { lab: () => lab, inventory, serving, log, names, undeclared: opts.undeclared, onStorageFailure: opts.onStorageFailure };
+  const { handler, feed } = createApp(ctx);
   const server = createServer(handler);
   // A database that cannot be read stops the server here, in one line, rather than failing its first callbacks.
   await inventory.preload();
-  if (opts.warmUp) await (await import('./warm-up.js')).warmUp(handler, inventory);
   try {
     await listen(server, port, bind);
   } catch (e) {
@@ -179,6 +180,17 @@ export async function startServer(initial: Lab, opts: ServeOptions = {}): Promis
 
   // Once listening, not before: nothing waits for it yet, and the first kickstart's guest will.
   prepareTemplates(lab);
+  // Also after it listens: the first guest calls back tens of seconds after it is started, the code it runs is ready by then.
+  const stopWarmUp = new AbortController();
+  const warming = opts.warmUp
+    ? import('./warm-up.js').then(async ({ warmUp }) => {
+        const t0 = performance.now();
+        const n = await warmUp(ctx, stopWarmUp.signal);
+        if (n > 0) log(`ready for a boot storm: the callback path ran ${n} times in ${Math.round(performance.now() - t0)} ms`);
+      })
+    : Promise.resolve();
+  // A warm-up that fails (a full temporary folder) leaves a slower first storm, nothing else.
+  warming.catch((e: unknown) => log(`warm-up: ${messageOf(e)}`));
 
   let closed: Promise<void> | undefined;
   return {
@@ -186,12 +198,16 @@ export async function startServer(initial: Lab, opts: ServeOptions = {}): Promis
     guestUrl: serving.serverUrl,
     close() {
       closed ??= (async () => {
+        stopWarmUp.abort();
+        await warming.catch(() => undefined);
         await watcher.close();
         feed.close();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           server.closeAllConnections();
         });
+        // No callback comes any more: db.json is left whole.
+        await inventory.settle().catch((e: unknown) => log(`the inventory's journal is left to fold: ${messageOf(e)}`));
         rmSync(lab.paths.serverState, { force: true });
       })();
       return closed;

@@ -29,7 +29,29 @@ export async function waitUntil<T>(deadlineMs: number, probe: () => Promise<T | 
  */
 export function interruptSignal(): AbortSignal {
   const ac = new AbortController();
-  process.once('SIGINT', () => ac.abort('SIGINT'));
-  process.once('SIGTERM', () => ac.abort('SIGTERM'));
+  onInterrupt((sig) => ac.abort(sig));
   return ac.signal;
+}
+
+/**
+ * fn at the first SIGINT or SIGTERM; a second one ends the process as the
+ * signal would. The listener stays registered rather than `once`:
+ * proper-lockfile's signal-exit (loaded with the inventory's first change)
+ * re-raises a signal that no other listener holds, which killed a process
+ * in the middle of stopping cleanly.
+ */
+export function onInterrupt(fn: (sig: 'SIGINT' | 'SIGTERM') => void): void {
+  let seen = false;
+  const handle = (sig: 'SIGINT' | 'SIGTERM') => {
+    if (!seen) {
+      seen = true;
+      fn(sig);
+      return;
+    }
+    process.off('SIGINT', handle);
+    process.off('SIGTERM', handle);
+    process.kill(process.pid, sig);
+  };
+  process.on('SIGINT', handle);
+  process.on('SIGTERM', handle);
 }

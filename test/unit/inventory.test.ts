@@ -91,14 +91,21 @@ test('a storm goes to db.journal while changes wait, and db.json is whole again 
     const now = new Date().toISOString();
     const seen: number[] = [];
     let journaled = false;
-    const updates = Array.from({ length: 400 }, (_, i) =>
-      server.update((d, log) => {
-        d.hosts[`s-${i}`] = { name: `s-${i}`, state: 'up', firstSeen: now, lastSeen: now, bootCount: 1 };
-        d.events.push({ time: now, kind: 'callback', host: `s-${i}`, ip: '10.0.2.15', mac: '52:54:00:00:00:01' });
-        log(`${now} s-${i} 10.0.2.15 52:54:00:00:00:01`);
-      }),
-    );
-    const done = Promise.all(updates);
+    // In waves, as callbacks come: a commit takes what waits once it holds the lock, so changes must come while one is under way.
+    const updates: Promise<void>[] = [];
+    const sent = (async () => {
+      for (let i = 0; i < 400; i++) {
+        updates.push(
+          server.update((d, log) => {
+            d.hosts[`s-${i}`] = { name: `s-${i}`, state: 'up', firstSeen: now, lastSeen: now, bootCount: 1 };
+            d.events.push({ time: now, kind: 'callback', host: `s-${i}`, ip: '10.0.2.15', mac: '52:54:00:00:00:01' });
+            log(`${now} s-${i} 10.0.2.15 52:54:00:00:00:01`);
+          }),
+        );
+        if (i % 20 === 19) await new Promise((r) => setTimeout(r, 2));
+      }
+    })();
+    const done = sent.then(() => Promise.all(updates));
     let finished = false;
     void done.then(() => (finished = true));
     while (!finished) {
@@ -173,6 +180,38 @@ test('an inventory of version 1 (image VMs as hosts of env "images") is read as 
     // An image VM is no host: the host manager lists only the environment's.
     const logged = await execa('node', [path.join(repo, 'dist', 'cli.js'), '--lab', dir, 'hosts', 'logged', '--json']);
     assert.deepEqual((JSON.parse(logged.stdout) as { name: string }[]).map((h) => h.name), ['demo-worker-1']);
+  } finally {
+    cleanup();
+  }
+});
+
+test("the server's inventory (foldWhenQuiet): commits one after another go to the journal while db.json is large, and db.json is whole again once they pause or at settle(); a small db.json is always written whole", async () => {
+  const { dir, cleanup } = await tempLab();
+  const paths = labPaths(dir);
+  try {
+    const now = new Date().toISOString();
+    const add = (inv: Inventory, from: number, n: number) =>
+      inv.update((d) => {
+        for (let i = from; i < from + n; i++) d.hosts[`h-${i}`] = { name: `h-${i}`, state: 'up', firstSeen: now, lastSeen: now, bootCount: 1 };
+      });
+    const inv = new Inventory(paths, { foldWhenQuiet: 300 });
+    await add(inv, 0, 1);
+    await add(inv, 1, 1);
+    assert.ok(!existsSync(paths.journal), 'a small db.json: written whole');
+    await add(inv, 2, 3000);
+    assert.ok(readFileSync(paths.db).length > 256 * 1024);
+    await add(inv, 3002, 1);
+    assert.ok(existsSync(paths.journal), 'a commit just after another, db.json large: journaled');
+    assert.equal(Object.keys(readDb(dir).hosts).length, 3002);
+    assert.equal(Object.keys((await new Inventory(paths).read()).hosts).length, 3003, 'a reader sees it');
+    await eventually(() => !existsSync(paths.journal), 5_000, 'the fold once commits pause');
+    assert.equal(Object.keys(readDb(dir).hosts).length, 3003);
+    await add(inv, 3003, 1);
+    await add(inv, 3004, 1);
+    assert.ok(existsSync(paths.journal));
+    await inv.settle();
+    assert.ok(!existsSync(paths.journal), 'settle() folds at once');
+    assert.equal(Object.keys(readDb(dir).hosts).length, 3005);
   } finally {
     cleanup();
   }

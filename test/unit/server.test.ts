@@ -36,7 +36,8 @@ const token = (host: string) => callbackToken(dir, host);
 /** A callback as guests send it: a POST, the host key in the body. */
 const callBack = (query: string, body?: BodyInit, headers?: Record<string, string>) => fetch(`${server.url}/booted?${query}`, { method: 'POST', body, headers });
 
-test('lab serve runs its callback code before it listens (warm-up.ts) and records, logs and keeps nothing of it', async () => {
+test('lab serve runs its callback path once it listens (warm-up.ts), to the end, and records, logs and keeps nothing of it', async () => {
+  await eventually(() => /ready for a boot storm: the callback path ran 3000 times in \d+ ms/.test(server.output()), 30_000, 'the warm-up');
   assert.equal(bootLog(), '');
   const data = existsSync(path.join(dir, 'inventory', 'db.json')) ? (JSON.parse(db()) as { hosts: object; events: unknown[]; alerts?: unknown[] }) : undefined;
   assert.deepEqual([Object.keys(data?.hosts ?? {}), data?.events ?? [], data?.alerts ?? []], [[], [], []]);
