@@ -5,7 +5,8 @@ import type { InventoryData, Lease } from './types.js';
 import { LabError, UsageError } from '../errors.js';
 import { providerKind } from '../providers/index.js';
 
-function macFrom(prefix: readonly number[], suffix: number): string {
+/** A MAC of three prefix bytes and a 24-bit suffix. */
+export function macFrom(prefix: readonly number[], suffix: number): string {
   return [...prefix, (suffix >> 16) & 255, (suffix >> 8) & 255, suffix & 255]
     .map((b) => b.toString(16).padStart(2, '0'))
     .join(':');

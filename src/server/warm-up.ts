@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Lab } from '../config/load.js';
 import { Inventory } from '../inventory/store.js';
+import { macFrom } from '../inventory/leases.js';
 import { hostToken } from '../project/secrets.js';
 import { bootedHandler } from './booted.js';
 import type { AppContext } from './app.js';
@@ -15,8 +16,9 @@ const CALLBACKS = 3000;
 const CLIENTS = 50;
 
 /**
- * Run the callback path, whole, before the server listens, so that a boot
- * storm's first wave does not meet code that has never run. A storm of
+ * Run the callback path, whole, once the server listens (guests call back
+ * tens of seconds later), so that a boot storm's first wave does not meet
+ * code that has never run. A storm of
  * 1,000 callbacks on a fresh server ran at half the rate of the same storm
  * on one that had just taken a storm (bench:storm, 2026-12-03: 2,300/s, p99
  * 90 ms, against 5,100/s, p99 62 ms): node's HTTP server, the token, the
@@ -50,7 +52,7 @@ export async function warmUp(ctx: Pick<AppContext, 'lab' | 'inventory' | 'servin
     });
     return await sendCallbacks(handler, callbacks, clients, signal, (i) => {
       const host = `warm-up-${i}`;
-      const mac = `52:54:00:ff:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+      const mac = macFrom([0x52, 0x54, 0x00], 0xff0000 + (i & 0xffff));
       return `/booted?host=${host}&mac=${mac}&ip=127.0.0.2&token=${hostToken(secret, host)}`;
     }, `hostkey=${encodeURIComponent(ctx.serving.publicKey)}`);
   } finally {

@@ -1,6 +1,6 @@
-// zod/mini, which the inventory's and the services' schemas use, loads no
-// locale: without this its messages would all be "Invalid input". Classic
-// zod (the config's schema) sets the same English messages when it loads.
+// zod/mini, which every schema of lab uses (config, inventory, services),
+// loads no locale: without this its messages would all be "Invalid input".
+// These are the English ones classic zod set when it loaded.
 import { config } from 'zod/mini';
 import en from 'zod/v4/locales/en.js';
 
