@@ -1,5 +1,5 @@
-import { chmodSync, closeSync, linkSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { appendFile, chmod, rename, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { appendFileSync, chmodSync, closeSync, linkSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { chmod, rename, rm, writeFile } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { LabError, StorageError, messageOf } from '../errors.js';
@@ -80,18 +80,19 @@ export async function writeFileAtomic(file: string, content: string | Buffer, mo
   }
 }
 
-/** Append lines whole: on a failed append the file is cut back to where it was, never left mid-line. */
-export async function appendWhole(file: string, text: string, mode = 0o600): Promise<void> {
-  let size = 0;
+/**
+ * Append lines whole: on a failed append the file is cut back to where it
+ * was (size, when the caller knows it), never left mid-line.
+ */
+export function appendWholeSync(file: string, text: string, size = statSync(file, { throwIfNoEntry: false })?.size ?? 0, mode = 0o600): void {
   try {
-    size = (await stat(file)).size;
-  } catch {
-    size = 0;
-  }
-  try {
-    await appendFile(file, text, { mode });
+    appendFileSync(file, text, { mode });
   } catch (e) {
-    await truncate(file, size).catch(() => undefined);
+    try {
+      truncateSync(file, size);
+    } catch {
+      // nothing to cut back: the file could not be opened
+    }
     throw storageError(file, e);
   }
 }
