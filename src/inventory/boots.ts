@@ -3,6 +3,7 @@ import type { DeclaredHost } from '../config/load.js';
 import { MAX_ALERTS, MAX_EVENTS, machineRecord, recordsOf, type Alert, type BootEvent, type HostRecord, type InstallStage, type InventoryData } from './types.js';
 import type { LogSink } from './store.js';
 import { closeWindow, windowOf } from './windows.js';
+import { unwatched } from './journal.js';
 
 /** A validated boot callback (see server/callback.ts for the parsing). */
 export interface Callback {
@@ -90,7 +91,7 @@ const undeclared = new WeakMap<object, number>();
 function undeclaredCount(data: InventoryData, limit: number): number {
   const kept = undeclared.get(data.hosts);
   if (kept !== undefined && kept < limit) return kept;
-  const count = Object.values(data.hosts).filter((h) => h.env === undefined).length;
+  const count = Object.values(unwatched(data.hosts)).filter((h) => h.env === undefined).length;
   undeclared.set(data.hosts, count);
   return count;
 }

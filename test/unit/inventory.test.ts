@@ -185,7 +185,7 @@ test('an inventory of version 1 (image VMs as hosts of env "images") is read as 
   }
 });
 
-test("the server's inventory (foldWhenQuiet): commits one after another go to the journal while db.json is large, and db.json is whole again once they pause or at settle(); a small db.json is always written whole", async () => {
+test("the server's inventory (foldWhenQuiet): a change goes to the journal while db.json is large, even after a pause, and db.json is whole again once commits pause or at settle(); a small db.json is always written whole", async () => {
   const { dir, cleanup } = await tempLab();
   const paths = labPaths(dir);
   try {
@@ -206,7 +206,10 @@ test("the server's inventory (foldWhenQuiet): commits one after another go to th
     assert.equal(Object.keys((await new Inventory(paths).read()).hosts).length, 3003, 'a reader sees it');
     await eventually(() => !existsSync(paths.journal), 5_000, 'the fold once commits pause');
     assert.equal(Object.keys(readDb(dir).hosts).length, 3003);
+    // The first change after the pause: journaled too (no callback waits for a rewrite of a large db.json).
     await add(inv, 3003, 1);
+    assert.ok(existsSync(paths.journal), 'a change after a pause, db.json large: journaled');
+    assert.equal(Object.keys(readDb(dir).hosts).length, 3003);
     await add(inv, 3004, 1);
     assert.ok(existsSync(paths.journal));
     await inv.settle();
