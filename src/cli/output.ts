@@ -14,26 +14,6 @@ export function print(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
-/**
- * Lines printed together once per turn of the event loop, and at exit: a
- * server's log in a boot storm wrote one line per callback, a system call
- * each (5% of the server's time in a storm, profiled).
- */
-export function printPerTurn(): (text: string) => void {
-  let pending: string[] = [];
-  const flush = () => {
-    if (pending.length === 0) return;
-    const text = pending.join('');
-    pending = [];
-    process.stdout.write(text);
-  };
-  process.once('exit', flush);
-  return (text) => {
-    if (pending.length === 0) setImmediate(flush);
-    pending.push(text.endsWith('\n') ? text : `${text}\n`);
-  };
-}
-
 /** "3m 12s ago" style ages for timestamps in listings. */
 export function ago(iso: string | undefined, now = Date.now()): string | undefined {
   if (!iso) return undefined;

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { startServer } from '../server/serve.js';
 import { openLab, intOption } from './common.js';
-import { printPerTurn } from './output.js';
+import { print } from './output.js';
 import { storageError } from '../util/files.js';
 import { onInterrupt } from '../util/wait.js';
 
@@ -15,8 +15,7 @@ export function register(program: Command): void {
     .option('--undeclared <n>', 'record callbacks of up to n hosts not declared in environments.ts (each with its own token: lab hosts token <name>)', intOption('--undeclared', 0, 10_000), 0)
     .action(async (opts: { bind?: string; port?: number; publicUrl?: string; undeclared: number }, cmd: Command) => {
       const { lab } = await openLab(cmd);
-      const logLine = printPerTurn();
-      const log = (line: string) => logLine(`${new Date().toISOString()} ${line}`);
+      const log = (line: string) => print(`${new Date().toISOString()} ${line}`);
       let fatal: unknown;
       let stop: (why: string) => void = () => undefined;
       const server = await startServer(lab, {
@@ -28,7 +27,7 @@ export function register(program: Command): void {
           stop('the inventory cannot be written');
         },
       });
-      logLine(`lab ${lab.config.name}: serving on ${server.url} (guests use ${server.guestUrl}); dashboard: ${server.url}/`);
+      print(`lab ${lab.config.name}: serving on ${server.url} (guests use ${server.guestUrl}); dashboard: ${server.url}/`);
       await new Promise<void>((resolve) => {
         stop = (why: string) => {
           log(`${why}: stopping`);
