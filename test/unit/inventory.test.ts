@@ -98,7 +98,7 @@ test("the server's storm on a large db.json goes to db.journal, and db.json is w
     const other = new Inventory(paths); // as another process reads it: its own instance, nothing kept
     const seen: number[] = [];
     let journaled = false;
-    // In waves, as callbacks come: a commit takes what waits once it holds the lock, so changes must come while one is under way.
+    // In waves, as callbacks come, the reader looking between them: each wave's commits are journal lines it must replay.
     const updates: Promise<void>[] = [];
     const sent = (async () => {
       for (let i = 0; i < 400; i++) {
