@@ -2,6 +2,7 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createOnce } from '../util/files.js';
 import { spawn } from 'node:child_process';
 import { waitUntil } from '../util/wait.js';
+import { isRunning } from '../util/process.js';
 import type { LabPaths } from '../project/paths.js';
 import { LabError, UsageError, messageOf } from '../errors.js';
 
@@ -10,26 +11,12 @@ export function monitorFiles(paths: LabPaths, env: string): { pid: string; log: 
   return { pid: paths.monitorPid(env), log: paths.monitorLog(env) };
 }
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie (killed, its exit not yet collected by a parent that may never do so) runs no more.
-  try {
-    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return true;
-  }
-};
-
 /** The pid of the running monitor of this env; a stale pidfile is removed. */
 export function runningPid(paths: LabPaths, env: string): number | undefined {
   const file = monitorFiles(paths, env).pid;
   if (!existsSync(file)) return undefined;
   const pid = Number(readFileSync(file, 'utf8').trim());
-  if (Number.isInteger(pid) && pid > 0 && alive(pid)) return pid;
+  if (Number.isInteger(pid) && pid > 0 && isRunning(pid)) return pid;
   rmSync(file, { force: true });
   return undefined;
 }
@@ -78,7 +65,7 @@ export async function stopDaemon(paths: LabPaths, env: string, deadlineMs = 120_
   const pid = runningPid(paths, env);
   if (!pid) return undefined;
   process.kill(pid, 'SIGTERM');
-  if (!(await waitUntil(deadlineMs, () => (alive(pid) ? undefined : true), { everyMs: 100 }))) {
+  if (!(await waitUntil(deadlineMs, () => (isRunning(pid) ? undefined : true), { everyMs: 100 }))) {
     throw new LabError(`the monitor of ${env} (pid ${pid}) did not stop within ${deadlineMs / 1000} s`);
   }
   rmSync(monitorFiles(paths, env).pid, { force: true });

@@ -1,13 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Lab } from '../config/load.js';
 import { Inventory } from '../inventory/store.js';
 import { macFrom } from '../inventory/leases.js';
 import { hostToken } from '../project/secrets.js';
+import { privateDir } from '../util/files.js';
+import { isRunning } from '../util/process.js';
 import { bootedHandler } from './booted.js';
 import type { AppContext } from './app.js';
 
@@ -28,7 +29,7 @@ const CLIENTS = 50;
  *
  * The callbacks are accepted, for hosts warm-up-N, by the server's own
  * callback handler with a context of its own: a scratch inventory in a
- * private temporary folder (removed after), a secret of its own (the lab's
+ * folder of the lab's inventory (scratchFolder), a secret of its own (the lab's
  * tokens are not used), no log. The lab's inventory is not touched but for
  * one commit that changes nothing (its lock's code). Where loopback does not
  * work (a namespace whose lo is down), the callbacks fail at once and the
@@ -36,9 +37,9 @@ const CLIENTS = 50;
  */
 export async function warmUp(ctx: Pick<AppContext, 'lab' | 'inventory' | 'serving' | 'names'>, signal: AbortSignal, callbacks = CALLBACKS, clients = CLIENTS): Promise<number> {
   await ctx.inventory.update(() => undefined);
-  const dir = mkdtempSync(path.join(tmpdir(), 'lab-warm-up-'));
+  const lab = ctx.lab();
+  const dir = scratchFolder(lab.paths.inventory);
   try {
-    const lab = ctx.lab();
     const paths = { ...lab.paths, inventory: dir, db: path.join(dir, 'db.json'), journal: path.join(dir, 'db.journal'), bootLog: path.join(dir, 'booted.log') };
     const scratchLab: Lab = { ...lab, paths };
     const secret = randomBytes(32).toString('base64url');
@@ -58,6 +59,26 @@ export async function warmUp(ctx: Pick<AppContext, 'lab' | 'inventory' | 'servin
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+const SCRATCH = 'warm-up-';
+
+/**
+ * inventory/warm-up-<pid>, made afresh, private, removed by the warm-up
+ * when done. In the lab's inventory rather than /tmp so that the folder of a
+ * server killed mid-way (SIGKILL, a crash, the machine off) is found again:
+ * the next warm-up removes those of processes that no longer run, which one
+ * in /tmp would have kept for good.
+ */
+function scratchFolder(inventory: string): string {
+  privateDir(inventory);
+  for (const name of readdirSync(inventory)) {
+    const pid = name.startsWith(SCRATCH) ? Number(name.slice(SCRATCH.length)) : NaN;
+    if (Number.isInteger(pid) && pid > 0 && (pid === process.pid || !isRunning(pid))) rmSync(path.join(inventory, name), { recursive: true, force: true });
+  }
+  const dir = path.join(inventory, `${SCRATCH}${process.pid}`);
+  mkdirSync(dir, { mode: 0o700 });
+  return dir;
 }
 
 /** POST each path once, `clients` at a time, to handler on a loopback listener of its own (closed after), until signal; how many were answered. */

@@ -1,6 +1,6 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync, existsSync, writeFileSync, statSync } from 'node:fs';
+import { readFileSync, existsSync, writeFileSync, statSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { tempLab, serve, userNetworking, eventually, lab, callbackToken, type Served } from '../helpers.js';
@@ -43,6 +43,31 @@ test('lab serve runs its callback path once it listens (warm-up.ts), to the end,
   assert.deepEqual([Object.keys(data?.hosts ?? {}), data?.events ?? [], data?.alerts ?? []], [[], [], []]);
   assert.doesNotMatch(server.output(), /warm-up|refused/);
   assert.deepEqual(await hosts(), []);
+});
+
+test("a server killed during its warm-up leaves its scratch inventory in the lab's inventory folder, not /tmp, and the next server's warm-up removes it", async () => {
+  const { dir: other, cleanup: done } = await tempLab(userNetworking);
+  try {
+    const inventory = path.join(other, 'inventory');
+    const scratch = () => readdirSync(inventory).filter((f) => f.startsWith('warm-up-'));
+    const first = await serve(other);
+    try {
+      await eventually(() => scratch().length > 0, 20_000, 'the warm-up to begin');
+    } finally {
+      first.process.kill('SIGKILL');
+      await first.process;
+    }
+    assert.deepEqual(scratch(), [`warm-up-${first.process.pid}`]);
+    const second = await serve(other);
+    try {
+      await eventually(() => /ready for a boot storm/.test(second.output()), 30_000, "the second server's warm-up");
+      assert.deepEqual(scratch(), []);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    done();
+  }
 });
 
 test('secrets are made on first use, mode 0600; each host gets its own callback token', () => {

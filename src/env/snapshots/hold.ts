@@ -3,6 +3,7 @@ import path from 'node:path';
 import type { LabPaths } from '../../project/paths.js';
 import { LabError } from '../../errors.js';
 import { privateDir, writeFileAtomicSync } from '../../util/files.js';
+import { isRunning } from '../../util/process.js';
 
 /** A snapshot or restore running on an environment: the monitor leaves it alone meanwhile, and a second one waits its turn. */
 export interface Hold {
@@ -14,22 +15,13 @@ export interface Hold {
 
 const holdFile = (paths: LabPaths, env: string) => path.join(paths.snapshots(env), '.busy');
 
-const alive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-};
-
 /** The hold on the environment, if the process that took it still runs (one killed mid-way holds nothing). */
 export function heldBy(paths: LabPaths, env: string): Hold | undefined {
   const file = holdFile(paths, env);
   if (!existsSync(file)) return undefined;
   try {
     const h = JSON.parse(readFileSync(file, 'utf8')) as Hold;
-    return alive(h.pid) ? h : undefined;
+    return isRunning(h.pid) ? h : undefined;
   } catch {
     return undefined;
   }
