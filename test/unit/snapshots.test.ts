@@ -1,9 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, rmSync, writeFileSync, statSync, existsSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, statSync, existsSync, readdirSync, openSync, closeSync, constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
+import { spawnSync, execFileSync } from 'node:child_process';
+import { execa } from 'execa';
+import { eventually } from '../helpers.js';
 import { labPaths } from '../../src/project/paths.js';
 import { checkSnapshotName, listSnapshots, readSnapshot, writeSnapshot, type EnvSnapshot } from '../../src/env/snapshots/store.js';
 import { heldBy, withHold } from '../../src/env/snapshots/hold.js';
@@ -57,6 +59,59 @@ test("a hold: a second snapshot or restore of the environment is refused while o
     writeFileSync(path.join(paths.snapshots('demo'), '.busy'), JSON.stringify({ pid: process.ppid, what: 'snapshot', name: 's2', since: 'now' }));
     await assert.rejects(withHold(paths, 'demo', 'restore', 's1', async () => undefined), /environment demo: taking snapshot "s2" \(pid \d+/);
     assert.ok(existsSync(path.join(paths.snapshots('demo'), '.busy')), 'the other hold is left alone');
+    // A killed one's hold is taken over, and released after.
+    writeFileSync(path.join(paths.snapshots('demo'), '.busy'), JSON.stringify({ pid: dead, what: 'restore', name: 's1', since: 'then' }));
+    assert.equal(await withHold(paths, 'demo', 'snapshot', 's3', async () => heldBy(paths, 'demo')?.name), 's3');
+    // The holder taking it again (a restore that snapshots first) keeps it until its outer hold ends.
+    await withHold(paths, 'demo', 'restore', 's1', async () => {
+      await withHold(paths, 'demo', 'snapshot', 'before-s1', async () => undefined);
+      assert.equal(heldBy(paths, 'demo')?.what, 'restore');
+    });
+    assert.deepEqual(readdirSync(paths.snapshots('demo')), []);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a hold taken by 8 processes at the same instant goes to exactly one of them; the others are refused, naming it', async () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'lab-hold-race-'));
+  try {
+    const fifo = path.join(dir, 'go');
+    execFileSync('mkfifo', [fifo]);
+    // Each child says it is ready, then blocks opening the FIFO; all wake when this process opens it for writing.
+    const code = `
+      const { readFileSync } = await import('node:fs');
+      const { withHold } = await import(${JSON.stringify(path.resolve('src/env/snapshots/hold.ts'))});
+      const { labPaths } = await import(${JSON.stringify(path.resolve('src/project/paths.ts'))});
+      console.log('ready');
+      readFileSync(${JSON.stringify(fifo)});
+      try {
+        await withHold(labPaths(${JSON.stringify(dir)}), 'demo', 'snapshot', 'race-' + process.pid, () => new Promise((r) => setTimeout(r, 1000)));
+        console.log('held');
+      } catch (e) {
+        console.log(/taking snapshot "race-\\d+"/.test(e.message) ? 'refused' : 'error: ' + e.message);
+      }`;
+    const children = Array.from({ length: 8 }, () => execa(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { reject: false }));
+    const out = children.map((c) => {
+      const o = { text: '' };
+      c.stdout!.on('data', (d: Buffer) => (o.text += d.toString()));
+      return o;
+    });
+    try {
+      await eventually(() => out.every((o) => o.text.includes('ready')), 60_000, 'the children to be ready');
+      // The last child's open of the FIFO comes just after its line.
+      await new Promise((r) => setTimeout(r, 200));
+    } finally {
+      // Not blocking: a child that died before opening it must not hang the test (ENXIO when no one reads).
+      try {
+        closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
+      } catch {
+        for (const c of children) c.kill();
+      }
+    }
+    const said = (await Promise.all(children)).map((r) => r.stdout.trim().split('\n').pop());
+    assert.deepEqual(said.filter((s) => s !== 'refused'), ['held'], said.join(', '));
+    assert.equal(existsSync(path.join(labPaths(dir).snapshots('demo'), '.busy')), false, 'released by its holder');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
