@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawnSync, execFileSync } from 'node:child_process';
 import { execa } from 'execa';
-import { eventually } from '../helpers.js';
+import { eventually, repo } from '../helpers.js';
 import { labPaths } from '../../src/project/paths.js';
 import { checkSnapshotName, listSnapshots, readSnapshot, writeSnapshot, type EnvSnapshot } from '../../src/env/snapshots/store.js';
 import { heldBy, withHold } from '../../src/env/snapshots/hold.js';
@@ -81,8 +81,8 @@ test('a hold taken by 8 processes at the same instant goes to exactly one of the
     // Each child says it is ready, then blocks opening the FIFO; all wake when this process opens it for writing.
     const code = `
       const { readFileSync } = await import('node:fs');
-      const { withHold } = await import(${JSON.stringify(path.resolve('src/env/snapshots/hold.ts'))});
-      const { labPaths } = await import(${JSON.stringify(path.resolve('src/project/paths.ts'))});
+      const { withHold } = await import(${JSON.stringify(path.join(repo, 'src/env/snapshots/hold.ts'))});
+      const { labPaths } = await import(${JSON.stringify(path.join(repo, 'src/project/paths.ts'))});
       console.log('ready');
       readFileSync(${JSON.stringify(fifo)});
       try {
@@ -97,16 +97,19 @@ test('a hold taken by 8 processes at the same instant goes to exactly one of the
       c.stdout!.on('data', (d: Buffer) => (o.text += d.toString()));
       return o;
     });
+    let ready = false;
     try {
       await eventually(() => out.every((o) => o.text.includes('ready')), 60_000, 'the children to be ready');
+      ready = true;
       // The last child's open of the FIFO comes just after its line.
       await new Promise((r) => setTimeout(r, 200));
     } finally {
-      // Not blocking: a child that died before opening it must not hang the test (ENXIO when no one reads).
+      // Not blocking, and none left waiting: a child that died or never got ready must not hang the test.
+      if (!ready) for (const c of children) c.kill();
       try {
         closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
       } catch {
-        for (const c of children) c.kill();
+        for (const c of children) c.kill(); // ENXIO: no one reads
       }
     }
     const said = (await Promise.all(children)).map((r) => r.stdout.trim().split('\n').pop());
