@@ -1,13 +1,13 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Lab } from '../config/load.js';
 import { Inventory } from '../inventory/store.js';
 import { macFrom } from '../inventory/leases.js';
 import { hostToken } from '../project/secrets.js';
-import { privateDir } from '../util/files.js';
 import { isRunning } from '../util/process.js';
 import { bootedHandler } from './booted.js';
 import type { AppContext } from './app.js';
@@ -29,7 +29,7 @@ const CLIENTS = 50;
  *
  * The callbacks are accepted, for hosts warm-up-N, by the server's own
  * callback handler with a context of its own: a scratch inventory in a
- * folder of the lab's inventory (scratchFolder), a secret of its own (the lab's
+ * private temporary folder (scratchFolder), a secret of its own (the lab's
  * tokens are not used), no log. The lab's inventory is not touched but for
  * one commit that changes nothing (its lock's code). Where loopback does not
  * work (a namespace whose lo is down), the callbacks fail at once and the
@@ -37,9 +37,9 @@ const CLIENTS = 50;
  */
 export async function warmUp(ctx: Pick<AppContext, 'lab' | 'inventory' | 'serving' | 'names'>, signal: AbortSignal, callbacks = CALLBACKS, clients = CLIENTS): Promise<number> {
   await ctx.inventory.update(() => undefined);
-  const lab = ctx.lab();
-  const dir = scratchFolder(lab.paths.inventory);
+  const dir = scratchFolder();
   try {
+    const lab = ctx.lab();
     const paths = { ...lab.paths, inventory: dir, db: path.join(dir, 'db.json'), journal: path.join(dir, 'db.journal'), bootLog: path.join(dir, 'booted.log') };
     const scratchLab: Lab = { ...lab, paths };
     const secret = randomBytes(32).toString('base64url');
@@ -61,24 +61,23 @@ export async function warmUp(ctx: Pick<AppContext, 'lab' | 'inventory' | 'servin
   }
 }
 
-const SCRATCH = 'warm-up-';
-
 /**
- * inventory/warm-up-<pid>, made afresh, private, removed by the warm-up
- * when done. In the lab's inventory rather than /tmp so that the folder of a
- * server killed mid-way (SIGKILL, a crash, the machine off) is found again:
- * the next warm-up removes those of processes that no longer run, which one
- * in /tmp would have kept for good.
+ * A private temporary folder, lab-warm-up-<pid>-XXXXXX, removed by the
+ * warm-up when done. Not in the lab's inventory: that may be a small or
+ * nearly full disk, and 3,000 callbacks' scratch inventory must not take
+ * the room real callbacks need. Those left by servers killed mid-way
+ * (SIGKILL, a crash) are this user's folders whose process no longer runs:
+ * removed here, where before they were kept for good.
  */
-function scratchFolder(inventory: string): string {
-  privateDir(inventory);
-  for (const name of readdirSync(inventory)) {
-    const pid = name.startsWith(SCRATCH) ? Number(name.slice(SCRATCH.length)) : NaN;
-    if (Number.isInteger(pid) && pid > 0 && (pid === process.pid || !isRunning(pid))) rmSync(path.join(inventory, name), { recursive: true, force: true });
+function scratchFolder(): string {
+  const tmp = tmpdir();
+  for (const name of readdirSync(tmp)) {
+    const pid = Number(/^lab-warm-up-(\d+)-/.exec(name)?.[1]);
+    if (!pid || isRunning(pid)) continue;
+    const dir = path.join(tmp, name);
+    if (lstatSync(dir, { throwIfNoEntry: false })?.uid === process.getuid?.()) rmSync(dir, { recursive: true, force: true });
   }
-  const dir = path.join(inventory, `${SCRATCH}${process.pid}`);
-  mkdirSync(dir, { mode: 0o700 });
-  return dir;
+  return mkdtempSync(path.join(tmp, `lab-warm-up-${process.pid}-`));
 }
 
 /** POST each path once, `clients` at a time, to handler on a loopback listener of its own (closed after), until signal; how many were answered. */

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, existsSync, writeFileSync, statSync, readdirSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { tmpdir } from 'node:os';
 import { tempLab, serve, userNetworking, eventually, lab, callbackToken, type Served } from '../helpers.js';
 import type { HostRecord } from '../../src/inventory/types.js';
 import ssh2 from 'ssh2';
@@ -45,23 +46,22 @@ test('lab serve runs its callback path once it listens (warm-up.ts), to the end,
   assert.deepEqual(await hosts(), []);
 });
 
-test("a server killed during its warm-up leaves its scratch inventory in the lab's inventory folder, not /tmp, and the next server's warm-up removes it", async () => {
+test("a server killed during its warm-up leaves its scratch folder in /tmp; the next server's warm-up removes it, and its own when done", async () => {
   const { dir: other, cleanup: done } = await tempLab(userNetworking);
+  const scratch = (pid: number | undefined) => readdirSync(tmpdir()).filter((f) => f.startsWith(`lab-warm-up-${pid}-`));
   try {
-    const inventory = path.join(other, 'inventory');
-    const scratch = () => readdirSync(inventory).filter((f) => f.startsWith('warm-up-'));
     const first = await serve(other);
     try {
-      await eventually(() => scratch().length > 0, 20_000, 'the warm-up to begin');
+      await eventually(() => scratch(first.process.pid).length > 0, 20_000, 'the warm-up to begin');
     } finally {
       first.process.kill('SIGKILL');
       await first.process;
     }
-    assert.deepEqual(scratch(), [`warm-up-${first.process.pid}`]);
+    assert.equal(scratch(first.process.pid).length, 1, 'left behind by the killed server');
     const second = await serve(other);
     try {
       await eventually(() => /ready for a boot storm/.test(second.output()), 30_000, "the second server's warm-up");
-      assert.deepEqual(scratch(), []);
+      assert.deepEqual([...scratch(first.process.pid), ...scratch(second.process.pid)], []);
     } finally {
       await second.stop();
     }
