@@ -40,11 +40,8 @@ export const holdText = (h: Hold) => `${{ snapshot: 'taking', restore: 'restorin
 export async function withHold<T>(paths: LabPaths, env: string, what: Hold['what'], name: string, fn: () => Promise<T>): Promise<T> {
   const file = holdFile(paths, env);
   privateDir(paths.snapshots(env));
-  const mine: Hold = { pid: process.pid, what, name, since: new Date().toISOString() };
-  let taken = false;
-  for (let attempt = 0; !taken; attempt++) {
-    taken = createOnce(file, JSON.stringify(mine), 0o600);
-    if (taken) break;
+  const mine = JSON.stringify({ pid: process.pid, what, name, since: new Date().toISOString() } satisfies Hold);
+  for (let attempt = 0; !createOnce(file, mine, 0o600); attempt++) {
     const other = heldBy(paths, env);
     if (other?.pid === process.pid) return fn();
     if (other) throw new LabError(`environment ${env}: ${holdText(other)} (pid ${other.pid}, since ${other.since}); try again once it ends`);
@@ -73,7 +70,7 @@ function removeStale(file: string): void {
   }
   try {
     const h = JSON.parse(readFileSync(aside, 'utf8')) as Hold;
-    if (isRunning(h.pid) && h.pid !== process.pid) linkSync(aside, file);
+    if (isRunning(h.pid)) linkSync(aside, file);
   } catch {
     // Unreadable: no hold. Or put back too late: a third process took the hold meanwhile, and holds it.
   } finally {
