@@ -6,6 +6,9 @@
 // - nginx (Debian's, extracted, not installed) writing the same requests to
 //   an access log, the way the seed project recorded boots: raw logging,
 //   against lab's authenticated, validated recording;
+// - node's own HTTP server, which lab serve runs on, answering as lab does
+//   and recording nothing (node-http-floor.ts, warmed up as lab serve is):
+//   the floor under lab serve's figures on this machine;
 // - the same two, warm: 200 callbacks of other hosts first, one at a time,
 //   not timed (a server that has been up a while has served);
 // every storm starts once lab serve has logged that its warm-up is done, as
@@ -22,6 +25,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { cpus, homedir, tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { execa } from 'execa';
 import { tempLab, serve, userNetworking, callbackToken, freePort, eventually } from '../test/helpers.js';
@@ -238,6 +242,28 @@ http {
   }
 }
 
+/** node's HTTP server answering only (node-http-floor.ts), in a process of its own as lab serve is. */
+async function nodeRun(): Promise<Outcome> {
+  const child = execa(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./node-http-floor.ts', import.meta.url))], { reject: false });
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /serving on (\S+)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      void child.then((r) => reject(new Error(`node-http-floor.ts exited: ${r.stderr}`)));
+    });
+    const r = await storm(url, (i) => `t${i}`, 'ssh-ed25519 AAAA');
+    // It records nothing: what is lost is what was not answered.
+    return { ...r, lost: TOTAL - r.ok };
+  } finally {
+    child.kill('SIGTERM');
+    await child;
+  }
+}
+
 const nginx = await nginxBinary();
 const nginxVersion = (await execa(nginx, ['-v'], { reject: false })).stderr.replace('nginx version: ', '').trim();
 const all: [string, () => Promise<Outcome>][] = [
@@ -246,6 +272,7 @@ const all: [string, () => Promise<Outcome>][] = [
   [`\`lab serve\`, empty inventory, warm (${WARM} callbacks before)`, () => labRun(0, 0, true)],
   [`\`lab serve\`, ${PREFILL.toLocaleString('en')} hosts, warm`, () => labRun(PREFILL, 0, true)],
   ...(EVENT_CLIENTS > 0 ? ([[`\`lab serve\` + ${EVENT_CLIENTS} event clients`, () => labRun(0, EVENT_CLIENTS)]] as [string, () => Promise<Outcome>][]) : []),
+  [`node ${process.version} http, answering only (records nothing)`, () => nodeRun()],
   [`${nginxVersion}, access log only`, () => nginxRun(nginx)],
 ];
 // ONLY=text: the scenarios whose label holds it (ONLY=empty: the two on an empty inventory).
@@ -256,12 +283,12 @@ for (let run = 0; run < RUNS; run++) {
   for (const [label, go] of scenarios) results.get(label)!.push(await go());
 }
 console.log(`boot storm: ${TOTAL} callbacks from ${CONNECTIONS} keep-alive clients, median of ${RUNS} interleaved runs, ${cpus().length} cores\n`);
-console.log('| server | callbacks/s | p50 | p99 | lost | rates of the runs |\n|---|---|---|---|---|---|');
+console.log('| server | callbacks/s | p50 | p99 | lost | rates of the runs | p99s of the runs |\n|---|---|---|---|---|---|---|');
 let lostAny = false;
 for (const [label] of scenarios) {
   const rs = results.get(label)!;
   const lost = rs.reduce((n, r) => n + r.lost, 0);
   lostAny ||= lost > 0;
-  console.log(`| ${label} | ${Math.round(median(rs.map((r) => r.rate)))} | ${median(rs.map((r) => r.p50))} ms | ${median(rs.map((r) => r.p99))} ms | ${lost === 0 ? 'none' : lost} | ${rs.map((r) => Math.round(r.rate)).join(', ')} |`);
+  console.log(`| ${label} | ${Math.round(median(rs.map((r) => r.rate)))} | ${median(rs.map((r) => r.p50))} ms | ${median(rs.map((r) => r.p99))} ms | ${lost === 0 ? 'none' : lost} | ${rs.map((r) => Math.round(r.rate)).join(', ')} | ${rs.map((r) => r.p99).join(', ')} |`);
 }
 if (lostAny) process.exitCode = 1;
