@@ -2,7 +2,7 @@ import { closeSync, existsSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { createOnce } from '../util/files.js';
 import { spawn } from 'node:child_process';
 import { waitUntil } from '../util/wait.js';
-import { isRunning } from '../util/process.js';
+import { isRunning, runsAs } from '../util/process.js';
 import type { LabPaths } from '../project/paths.js';
 import { LabError, UsageError, messageOf } from '../errors.js';
 
@@ -16,7 +16,12 @@ export function runningPid(paths: LabPaths, env: string): number | undefined {
   const file = monitorFiles(paths, env).pid;
   if (!existsSync(file)) return undefined;
   const pid = Number(readFileSync(file, 'utf8').trim());
-  if (Number.isInteger(pid) && pid > 0 && isRunning(pid)) return pid;
+  // Left by a monitor killed outright, its number may be another process's now (runsAs): that one is not the monitor, nor sent its SIGTERM.
+  const monitorOf = (args: string[]) => {
+    const at = args.indexOf('monitor');
+    return at >= 0 && args.includes(env, at + 1);
+  };
+  if (runsAs(pid, monitorOf)) return pid;
   rmSync(file, { force: true });
   return undefined;
 }

@@ -1,5 +1,6 @@
 import { readFileSync, rmSync } from 'node:fs';
 import { writeFileAtomicSync } from '../util/files.js';
+import { isRunning } from '../util/process.js';
 import type { AddressInfo } from 'node:net';
 import { createServer, type Server } from 'node:http';
 import { prepareTemplates } from '../kickstart/render.js';
@@ -49,7 +50,8 @@ export interface ServerState {
 export async function findServer(lab: Lab): Promise<ServerState | undefined> {
   try {
     const s = JSON.parse(readFileSync(lab.paths.serverState, 'utf8')) as ServerState;
-    process.kill(s.pid, 0);
+    // A server of another user (EPERM) counts: /healthz says whether it serves this lab's URL.
+    if (!isRunning(s.pid)) return undefined;
     const res = await fetch(`${s.url}/healthz`, { signal: AbortSignal.timeout(2000) });
     return res.ok ? s : undefined;
   } catch {

@@ -12,6 +12,7 @@ import { qmp } from './qmp.js';
 import { effectiveBoot } from '../boot.js';
 import { writeFileAtomicSync } from '../../util/files.js';
 import { waitUntil } from '../../util/wait.js';
+import { hasArgs, runsAs } from '../../util/process.js';
 
 /** A kernel a PXE boot will load, from its TFTP tree (for the KVM probe). */
 function kernelIn(dir: string, depth = 3): string | undefined {
@@ -58,14 +59,19 @@ export class QemuProvider implements Provider {
     if (!existsSync(f)) throw new UsageError(`no VM "${name}" (nothing at ${this.dir(name)})`, 'see `lab image list`, or `lab env status <env>`');
     return JSON.parse(readFileSync(f, 'utf8')) as VmSpec;
   }
+  /**
+   * The pid of the VM's QEMU while it runs. QEMU removes its pidfile when it
+   * exits, not when it is killed or the machine goes down (runsAs): the
+   * process must be a QEMU of this VM's name.
+   */
   private pid(name: string): number | undefined {
+    let pid: number;
     try {
-      const pid = Number(readFileSync(this.file(name, 'qemu.pid'), 'utf8').trim());
-      process.kill(pid, 0);
-      return pid;
+      pid = Number(readFileSync(this.file(name, 'qemu.pid'), 'utf8').trim());
     } catch {
       return undefined;
     }
+    return runsAs(pid, (args) => path.basename(args[0] ?? '').startsWith('qemu-system') && hasArgs(args, '-name', name)) ? pid : undefined;
   }
 
   async create(spec: VmSpec): Promise<VmInfo> {
