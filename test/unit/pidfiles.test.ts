@@ -24,11 +24,12 @@ function vm(vms: string, name: string, pid: number | string): void {
 
 test("a QEMU pidfile outliving its QEMU (killed, or the machine rebooted): a process that has its number now is not the VM, and stopping the VM sends it nothing", async () => {
   const vms = mkdtempSync(path.join(tmpdir(), 'lab-qemu-pid-'));
-  const others = [sleeper('bash', ['-name', 'web-1']), sleeper('qemu-system-x86_64', ['-name', 'db-1'])];
-  const lookalike = sleeper('/usr/bin/qemu-system-x86_64', ['-display', 'none', '-name', 'web-1', '-daemonize']);
+  const pidfile = (vm: string) => path.join(vms, vm, 'qemu.pid');
+  // Another program with the same arguments; another lab's QEMU of a VM of the same name.
+  const others = [sleeper('bash', ['-name', 'web-1', '-pidfile', pidfile('web-1')]), sleeper('qemu-system-x86_64', ['-name', 'web-2', '-pidfile', '/home/other/lab/inventory/vms/web-2/qemu.pid'])];
+  const lookalike = sleeper('/usr/bin/qemu-system-x86_64', ['-name', 'web-1', '-display', 'none', '-daemonize', '-pidfile', pidfile('web-1')]);
   try {
     const p = new QemuProvider(vms);
-    // Another program; a QEMU of another VM.
     vm(vms, 'web-1', others[0]!.pid!);
     vm(vms, 'web-2', others[1]!.pid!);
     // A process that is gone; a pidfile that is not a number.
@@ -40,7 +41,7 @@ test("a QEMU pidfile outliving its QEMU (killed, or the machine rebooted): a pro
     }
     for (const o of others) assert.ok(isRunning(o.pid!), `process ${o.pid} was left alone`);
 
-    // What looks like the VM's own QEMU (its name, qemu-system-*) counts as it: not answering QMP, its state is unknown, and a stop kills it.
+    // What looks like the VM's own QEMU (qemu-system-*, writing this pidfile) counts as it: not answering QMP, its state is unknown, and a stop kills it.
     vm(vms, 'web-1', lookalike.pid!);
     assert.equal((await p.info('web-1')).state, 'unknown');
     assert.equal(await p.stop('web-1', 0), 'forced');

@@ -62,7 +62,8 @@ export class QemuProvider implements Provider {
   /**
    * The pid of the VM's QEMU while it runs. QEMU removes its pidfile when it
    * exits, not when it is killed or the machine goes down (runsAs): the
-   * process must be a QEMU of this VM's name.
+   * process must be a QEMU that writes this very pidfile (another lab's VM
+   * may have the same name).
    */
   private pid(name: string): number | undefined {
     let pid: number;
@@ -71,7 +72,7 @@ export class QemuProvider implements Provider {
     } catch {
       return undefined;
     }
-    return runsAs(pid, (args) => path.basename(args[0] ?? '').startsWith('qemu-system') && hasArgs(args, '-name', name)) ? pid : undefined;
+    return runsAs(pid, (args) => path.basename(args[0] ?? '').startsWith('qemu-system') && hasArgs(args, '-pidfile', this.file(name, 'qemu.pid'))) ? pid : undefined;
   }
 
   async create(spec: VmSpec): Promise<VmInfo> {
