@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,28 @@ export interface Run {
   exitCode: number;
   stdout: string;
   stderr: string;
+}
+
+/** The public lines of SSH private keys in PEM, one after another (lab's host keys for a VM: ed25519, then RSA). */
+export function publicKeysOf(pems: string): string[] {
+  return pems.split(/(?=-----BEGIN )/).map((pem) => {
+    const k = ssh2.utils.parseKey(pem);
+    if (k instanceof Error) throw k;
+    return `${k.type} ${k.getPublicSSH().toString('base64')}`;
+  });
+}
+
+/** Every command line of this machine's processes, as /proc has them (arguments joined by spaces): what any user can read with ps. */
+export function allCommandLines(): string {
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    try {
+      out.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' '));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out.join('\n');
 }
 
 /** Run the real, built CLI. */

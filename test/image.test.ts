@@ -3,8 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import ssh2 from 'ssh2';
-import { cli, lab, repo, tempLab, serve, userNetworking, eventually, sshRun, readJson, freePort } from './helpers.js';
+import { cli, lab, repo, tempLab, serve, userNetworking, eventually, sshRun, readJson, freePort, publicKeysOf } from './helpers.js';
 import { miniGuest } from '../src/distros/mini/guest.js';
 import type { InventoryData } from '../src/inventory/types.js';
 
@@ -254,10 +253,5 @@ test('an interrupted build is undone (Ctrl-C) or cleaned up by the next build (k
 
 /** The public lines of the host keys lab made for a VM (inventory/vms/<vm>/host-keys: ed25519, then RSA). */
 function madeKeys(dir: string, vm: string): string[] {
-  const made = readFileSync(path.join(dir, 'inventory', 'vms', vm, 'host-keys'), 'utf8');
-  return made.split(/(?=-----BEGIN )/).map((pem) => {
-    const k = ssh2.utils.parseKey(pem);
-    if (k instanceof Error) throw k;
-    return `${k.type} ${k.getPublicSSH().toString('base64')}`;
-  });
+  return publicKeysOf(readFileSync(path.join(dir, 'inventory', 'vms', vm, 'host-keys'), 'utf8'));
 }

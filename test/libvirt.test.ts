@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { lab, tempLab, readJson, repo, eventually, cli } from './helpers.js';
+import { lab, tempLab, readJson, repo, eventually, cli, allCommandLines, callbackToken, publicKeysOf } from './helpers.js';
 import { makeLabBridge } from './netns.js';
 import { makeHypervisors, onHypervisors, tcpPath, type TestHypervisor } from './hypervisors.js';
 import type { InventoryData } from '../src/inventory/types.js';
@@ -63,6 +63,17 @@ test('provider libvirt: demo spread over two hypervisors; one killed -> its work
     assert.equal(via.exitCode, 0, via.stdout);
     // SSH with the keys pinned at the callbacks: the deploy ran, and a changed key would be refused (deploy.test.ts).
     for (const h of ['demo-lb-1', 'demo-worker-1', 'demo-worker-2']) assert.match(db().hosts[h]!.hostKey ?? '', /^ssh-ed25519 /, `${h}: its key pinned at its callback`);
+    // The hosts' secrets (callback token, SSH host keys) reach them as fw_cfg files in lab's pool: on no command line on the
+    // hypervisors (ps shows every user those), and the keys pinned are the ones lab made.
+    const seen = allCommandLines();
+    assert.match(seen, /qemu-system-x86_64 .*-name guest=lab-demo-worker-1/, 'the guests run here, where ps sees them');
+    for (const h of ['demo-lb-1', 'demo-worker-1', 'demo-worker-2']) {
+      assert.ok(!seen.includes(callbackToken(dir, h)), `${h}'s callback token on a command line`);
+      const w = db().hosts[h]!;
+      const made = readJson<{ spec: { hostKeys?: string } }>(path.join(dir, 'inventory', 'vms', h, 'libvirt.json')).spec.hostKeys ?? '';
+      assert.deepEqual([w.hostKey, ...(w.otherKeys ?? [])], publicKeysOf(made), `${h}: the host keys lab made`);
+    }
+    assert.ok(!seen.includes('PRIVATE KEY'), 'a private key on a command line');
 
     // Requests through the balancer from here on.
     const lbIp = db().hosts['demo-lb-1']!.ip!;
@@ -104,6 +115,10 @@ test('provider libvirt: demo spread over two hypervisors; one killed -> its work
     assert.deepEqual(moved.filter((m) => hosts.includes(m.host)).map((m) => [m.host, m.how, m.to]).sort(), hosts.map((h) => [h, 'migrated', gone.name]), drained.stdout + notMigrated);
     assert.deepEqual(await where(), Object.fromEntries(hosts.map((h) => [h, gone.name])));
     assert.deepEqual((await domains(stays)).filter((d) => d.startsWith('lab-demo')), [], `nothing of demo left on ${stays.name}`);
+    // Nor any of their volumes there (disks, consoles, the secrets' files): the images' bases stay, for clones.
+    const vols = (await stays.virsh(['vol-list', 'lab'])).split('\n').map((l) => l.trim().split(/\s+/)[0]!);
+    assert.deepEqual(vols.filter((v) => v.startsWith('lab-demo')), [], `no volume of demo left on ${stays.name}`);
+    assert.ok(vols.some((v) => v.startsWith('lab-mini')), `the image's base volume stays on ${stays.name}: ${vols.join(' ')}`);
     const after = await inNs(['hello', 'test', '--via', 'lb']);
     assert.equal(after.exitCode, 0, `the migrated hosts keep their services and keys: ${after.stdout}\n${after.stderr}`);
     await new Promise((r) => setTimeout(r, 3000));

@@ -40,17 +40,17 @@ const domain: Domain = {
   disks: [{ path: '/p/lab-w1.qcow2', format: 'qcow2', device: 'disk' }],
   nic: { bridge: 'br0', mac: '52:54:00:12:34:56' },
   console: '/p/lab-w1.console',
-  fwcfg: { 'opt/lab/token': 'a&b' },
+  fwcfg: { 'opt/lab/token': '/p/lab-w1.token&' },
   lab: 'lab',
 };
 
-test('domain XML: every value escaped, direct kernel boot, the NIC on the bridge with the lease MAC, the console in the pool, the token in fw_cfg', () => {
+test('domain XML: every value escaped, direct kernel boot, the NIC on the bridge with the lease MAC, the console in the pool, the token in fw_cfg as a file (inline, libvirt would put it on QEMU\'s command line)', () => {
   const xml = domainXml(domain);
   assert.match(xml, /<domain type='qemu'>/);
   assert.match(xml, /<cmdline>console=ttyS0 lab\.host=w1 x=&apos;&lt;&amp;&gt;&quot;&apos;<\/cmdline>/);
   assert.match(xml, /<interface type='bridge'><source bridge='br0'\/><mac address='52:54:00:12:34:56'\/>/);
   assert.match(xml, /<serial type='pty'><log file='\/p\/lab-w1\.console' append='on'\/>/);
-  assert.match(xml, /<entry name='opt\/lab\/token'>a&amp;b<\/entry>/);
+  assert.match(xml, /<entry name='opt\/lab\/token' file='\/p\/lab-w1\.token&amp;'\/>/);
   assert.match(xml, /<on_reboot>destroy<\/on_reboot>/);
   assert.doesNotMatch(domainXml({ ...domain, kernel: undefined }), /<kernel>/);
   assert.throws(() => domainXml({ ...domain, name: 'a\x01b' }), /control character/);

@@ -26,7 +26,12 @@ export interface Domain {
   nic: { bridge: string; mac: string };
   /** Where the serial console is written on the hypervisor (a file in lab's pool, read back as a volume). */
   console: string;
-  /** QEMU fw_cfg entries (the guest's callback token: not on the kernel line, which the hypervisor's users can read). */
+  /**
+   * QEMU fw_cfg entries, by name, each a file on the hypervisor: the guest's
+   * secrets (its callback token, its host keys). Never their values inline:
+   * libvirt puts those on QEMU's command line, which the hypervisor's users
+   * can read.
+   */
   fwcfg?: Record<string, string>;
   /** Which lab made it: strays are found by it. */
   lab: string;
@@ -68,7 +73,7 @@ export function domainXml(d: Domain): string {
     xml`  <metadata><lab:vm xmlns:lab='${LAB_NS}' lab='${d.lab}'/></metadata>`,
     xml`  <memory unit='MiB'>${d.memoryMiB}</memory>`,
     xml`  <vcpu>${d.cpus}</vcpu>`,
-    ...(fwcfg.length ? ["  <sysinfo type='fwcfg'>", ...fwcfg.map(([k, val]) => xml`    <entry name='${k}'>${val}</entry>`), '  </sysinfo>'] : []),
+    ...(fwcfg.length ? ["  <sysinfo type='fwcfg'>", ...fwcfg.map(([k, file]) => xml`    <entry name='${k}' file='${file}'/>`), '  </sysinfo>'] : []),
     '  <os>',
     "    <type arch='x86_64' machine='pc'>hvm</type>",
     ...boot,

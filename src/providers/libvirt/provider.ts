@@ -39,6 +39,9 @@ export interface LibvirtOptions {
   sshCommand?: string;
 }
 
+/** The fw_cfg entries (opt/lab/<entry>) a guest may be given: its callback token, its SSH host keys. */
+const SECRET_ENTRIES = ['token', 'host_keys'];
+
 /**
  * libvirt on one or more hypervisors, through virsh. Nothing assumes the
  * hypervisor sees this machine's files: images, installer kernels and ISOs
@@ -299,6 +302,7 @@ export class LibvirtProvider implements Provider {
           }
         : undefined;
     const secret = opts.boot.kind === 'disk' ? spec.diskBoot?.secret : undefined;
+    const fwcfg = await this.fwcfgFiles(rec, hv, { token: secret, host_keys: spec.hostKeys });
     const d: Domain = {
       name: this.domain(spec.name),
       uuid: rec.uuid,
@@ -310,14 +314,68 @@ export class LibvirtProvider implements Provider {
       disks,
       nic: { bridge: this.hv(hv).bridge, mac: spec.mac },
       console: await this.volPath(hv, this.consoleVol(spec.name)),
-      fwcfg: secret ? { 'opt/lab/token': secret } : undefined,
+      fwcfg,
       lab: this.o.lab,
     };
     await this.defineXml(hv, d);
   }
 
+  /**
+   * The guest's secrets (its callback token, its SSH host keys) for QEMU's
+   * fw_cfg, as files on the hypervisor: volumes of lab's pool (0600; libvirt
+   * gives them to the QEMU it runs, as it does the disks), one per entry,
+   * named by VM and entry (secretVols). Given in the XML instead, libvirt
+   * puts them on QEMU's command line (`-fw_cfg name=...,string=...`), which
+   * every user of the hypervisor reads with ps. Put there again only when
+   * changed or on another hypervisor (the record keeps their digests).
+   */
+  private async fwcfgFiles(rec: VmRecord, hv: string, entries: Record<string, string | undefined>): Promise<Record<string, string> | undefined> {
+    const given = Object.entries(entries).filter((e): e is [string, string] => e[1] !== undefined);
+    if (given.length === 0) return undefined;
+    const known = rec.secrets?.hypervisor === hv ? rec.secrets.digests : {};
+    const digests: Record<string, string> = {};
+    const files: Record<string, string> = {};
+    for (const [entry, content] of given) {
+      const vol = this.secretVol(rec.spec.name, entry);
+      digests[entry] = createHash('sha256').update(content).digest('hex');
+      if (known[entry] !== digests[entry]) await this.putSecret(hv, rec.spec.name, vol, content);
+      files[`opt/lab/${entry}`] = await this.volPath(hv, vol);
+    }
+    rec.secrets = { hypervisor: hv, digests: { ...known, ...digests } };
+    this.state.save(rec.spec.name, rec);
+    return files;
+  }
+
+  /** The secrets the VM's domain was last given (fwcfgFiles), with what they hold. */
+  private secretsOf(rec: VmRecord): Record<string, string | undefined> {
+    const had = rec.secrets?.digests ?? {};
+    const all: Record<string, string | undefined> = { token: rec.spec.diskBoot?.secret, host_keys: rec.spec.hostKeys };
+    return Object.fromEntries(Object.entries(all).filter(([entry]) => entry in had));
+  }
+
+  /** The volumes that hold a VM's secrets (fwcfgFiles), present or not. */
+  private secretVols(name: string): string[] {
+    return SECRET_ENTRIES.map((e) => this.secretVol(name, e));
+  }
+
+  private secretVol(name: string, entry: string): string {
+    return `${this.domain(name)}.${entry.replace('_', '-')}`;
+  }
+
+  /** A secret as a volume, through a private file here (removed after). */
+  private async putSecret(hv: string, name: string, vol: string, content: string): Promise<void> {
+    const f = path.join(this.state.dir(name), `${vol}.upload`);
+    writeFileAtomicSync(f, content, 0o600);
+    try {
+      await this.session(hv).tryCall(['vol-delete', '--pool', this.hv(hv).pool, vol]);
+      await this.putFile(hv, vol, f);
+    } finally {
+      rmSync(f, { force: true });
+    }
+  }
+
   private async defineXml(hv: string, d: Domain): Promise<void> {
-    // The XML can hold the guest's token (fw_cfg): a private file, removed once virsh has read it.
+    // The XML names the guest's secrets' files only; kept private all the same, and removed once virsh has read it.
     const f = this.state.file(`${d.name}.xml`);
     writeFileAtomicSync(f, domainXml(d), 0o600);
     try {
@@ -393,7 +451,7 @@ export class LibvirtProvider implements Provider {
   async delete(name: string): Promise<void> {
     const rec = this.state.record(name);
     if (!rec) return this.deleteStray(name);
-    const vols = [rec.disk, this.consoleVol(name)];
+    const vols = [rec.disk, this.consoleVol(name), ...this.secretVols(name)];
     try {
       await this.removeOn(rec.hypervisor, this.domain(name), vols);
     } catch (e) {
@@ -423,7 +481,7 @@ export class LibvirtProvider implements Provider {
   private async deleteStray(name: string): Promise<void> {
     const dom = this.domain(name);
     for (const h of this.o.hypervisors) {
-      if ((await this.domainsOn(h.name)).includes(dom)) await this.removeOn(h.name, dom, [`${dom}.qcow2`, `${dom}.console`]);
+      if ((await this.domainsOn(h.name)).includes(dom)) await this.removeOn(h.name, dom, [`${dom}.qcow2`, `${dom}.console`, ...this.secretVols(name)]);
     }
   }
 
@@ -462,10 +520,12 @@ export class LibvirtProvider implements Provider {
     const pool = this.hv(target).pool;
     await t.tryCall(['vol-delete', '--pool', pool, rec.disk]);
     try {
+      // The QEMU started there for a live migration opens the same fw_cfg files: they must be there first.
+      if (running) await this.fwcfgFiles(rec, target, this.secretsOf(rec));
       if (running) await this.migrateLive(rec, target);
       else await this.copyDisk(rec, target);
     } catch (e) {
-      await t.tryCall(['vol-delete', '--pool', pool, rec.disk]);
+      for (const vol of [rec.disk, ...this.secretVols(name)]) await t.tryCall(['vol-delete', '--pool', pool, vol]);
       throw e;
     }
     const moved = { ...rec, hypervisor: target };
@@ -475,7 +535,7 @@ export class LibvirtProvider implements Provider {
     if (!running) await src.tryCall(['undefine', dom]);
     // Migration copies from the source's volumes and leaves them: removed, as the domain was.
     await src.tryCall(['vol-delete', '--pool', from, rec.disk]);
-    await src.tryCall(['vol-delete', '--pool', from, this.consoleVol(name)]);
+    for (const vol of [this.consoleVol(name), ...this.secretVols(name)]) await src.tryCall(['vol-delete', '--pool', from, vol]);
     return target;
   }
 

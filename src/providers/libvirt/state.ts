@@ -15,6 +15,8 @@ export interface VmRecord {
   /** The base volume its own disk is backed by (a clone's image), and lab's copy of it here. */
   base?: string;
   baseFile?: string;
+  /** The guest's secrets as they were last put on a hypervisor (fwcfgFiles): which one, and each file's digest. */
+  secrets?: { hypervisor: string; digests: Record<string, string> };
 }
 
 /** A VM lab removed while its hypervisor did not answer: removed there when it answers again, never left to run beside its replacement. */
