@@ -39,8 +39,11 @@ export interface LibvirtOptions {
   sshCommand?: string;
 }
 
-/** The fw_cfg entries (opt/lab/<entry>) a guest may be given: its callback token, its SSH host keys. */
-const SECRET_ENTRIES = ['token', 'host_keys'];
+/** What a guest may be given in QEMU's fw_cfg (opt/lab/<entry>): its callback token (to boot its disk with), its SSH host keys. */
+const SECRET_ENTRIES = ['token', 'host_keys'] as const;
+function secretsFor(spec: VmSpec, diskBoot: boolean): Record<(typeof SECRET_ENTRIES)[number], string | undefined> {
+  return { token: diskBoot ? spec.diskBoot?.secret : undefined, host_keys: spec.hostKeys };
+}
 
 /**
  * libvirt on one or more hypervisors, through virsh. Nothing assumes the
@@ -301,8 +304,7 @@ export class LibvirtProvider implements Provider {
             cmdline: boot.append,
           }
         : undefined;
-    const secret = opts.boot.kind === 'disk' ? spec.diskBoot?.secret : undefined;
-    const fwcfg = await this.fwcfgFiles(rec, hv, { token: secret, host_keys: spec.hostKeys });
+    const fwcfg = await this.fwcfgFiles(rec, hv, secretsFor(spec, opts.boot.kind === 'disk'));
     const d: Domain = {
       name: this.domain(spec.name),
       uuid: rec.uuid,
@@ -349,8 +351,7 @@ export class LibvirtProvider implements Provider {
   /** The secrets the VM's domain was last given (fwcfgFiles), with what they hold. */
   private secretsOf(rec: VmRecord): Record<string, string | undefined> {
     const had = rec.secrets?.digests ?? {};
-    const all: Record<string, string | undefined> = { token: rec.spec.diskBoot?.secret, host_keys: rec.spec.hostKeys };
-    return Object.fromEntries(Object.entries(all).filter(([entry]) => entry in had));
+    return Object.fromEntries(Object.entries(secretsFor(rec.spec, true)).filter(([entry]) => entry in had));
   }
 
   /** The volumes that hold a VM's secrets (fwcfgFiles), present or not. */

@@ -66,13 +66,14 @@ export class QemuProvider implements Provider {
    * may have the same name).
    */
   private pid(name: string): number | undefined {
+    const pidfile = this.file(name, 'qemu.pid');
     let pid: number;
     try {
-      pid = Number(readFileSync(this.file(name, 'qemu.pid'), 'utf8').trim());
+      pid = Number(readFileSync(pidfile, 'utf8').trim());
     } catch {
       return undefined;
     }
-    return runsAs(pid, (args) => path.basename(args[0] ?? '').startsWith('qemu-system') && hasArgs(args, '-pidfile', this.file(name, 'qemu.pid'))) ? pid : undefined;
+    return runsAs(pid, (args) => path.basename(args[0] ?? '').startsWith('qemu-system') && hasArgs(args, '-pidfile', pidfile)) ? pid : undefined;
   }
 
   async create(spec: VmSpec): Promise<VmInfo> {
