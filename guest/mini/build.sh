@@ -13,7 +13,11 @@ trap 'rm -rf "$work"' EXIT
 
 kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 [ -n "$kpkg" ] || { echo "build.sh: no kernel package found (run apt-get update)" >&2; exit 1; }
-(cd "$work" && apt-get download -qq "$kpkg" nginx 2>/dev/null) || { echo "build.sh: cannot download $kpkg from the Debian mirror (no network here? build once where apt works: it is cached)" >&2; exit 1; }
+# Retried: a mirror that fails once (seen here) is no reason to fail a set-up. apt's own error is kept for the message.
+if ! (cd "$work" && apt-get download -qq -o Acquire::Retries=3 "$kpkg" nginx 2>"$work/apt.err"); then
+  echo "build.sh: cannot download $kpkg from the Debian mirror: $(grep '^E:' "$work/apt.err" | head -n 1) (no network here? build once where apt works: it is cached)" >&2
+  exit 1
+fi
 dpkg-deb -x "$work"/linux-image-*.deb "$work/kernel"
 kver=$(ls "$work/kernel/lib/modules")
 kmod="$work/kernel/lib/modules/$kver/kernel"
