@@ -13,7 +13,7 @@ trap 'rm -rf "$work"' EXIT
 
 kpkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
 [ -n "$kpkg" ] || { echo "build.sh: no kernel package found (run apt-get update)" >&2; exit 1; }
-# Retried: a mirror that fails once (seen here) is no reason to fail a set-up. apt's own error is kept for the message.
+# Retried: a mirror that fails once is no reason to fail a set-up. apt's own error goes into the message (in a network namespace without DNS it says so).
 if ! (cd "$work" && apt-get download -qq -o Acquire::Retries=3 "$kpkg" nginx 2>"$work/apt.err"); then
   echo "build.sh: cannot download $kpkg from the Debian mirror: $(grep '^E:' "$work/apt.err" | head -n 1) (no network here? build once where apt works: it is cached)" >&2
   exit 1
