@@ -116,7 +116,7 @@ test('monitor: idle workers scale down to min, a busy one makes it scale up, a k
       await keepScreenshot(phone, 'dashboard-demo-390.png');
       // Installed: the stage says how long it took, and the live console is gone.
       const built = await build;
-      assert.equal(built.exitCode, 0, String(built.stderr));
+      assert.equal(built.exitCode, 0, `${String(built.stdout)}\n${String(built.stderr)}`);
       await page.waitForFunction(() => /^installed in \d+ s$/.test(document.querySelector('tr[data-image="mini2"] td:nth-child(3)')?.textContent ?? ''), undefined, { timeout: 10_000 });
       assert.equal(await page.locator('[data-console="mini2"]').count(), 0);
     } finally {
